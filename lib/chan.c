@@ -1,0 +1,157 @@
+/*
+ * chan.c - libevent glue for imsg channels.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "wire.h"
+
+static void	chan_read_cb(evutil_socket_t, short, void *);
+static void	chan_write_cb(evutil_socket_t, short, void *);
+
+struct chan *
+chan_new(struct event_base *base, int fd, const char *name,
+    chan_dispatch_fn dispatch, chan_close_fn closed, void *arg)
+{
+	struct chan	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("calloc");
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	imsgbuf_init(&c->ibuf, fd);
+	c->name = name;
+	c->dispatch = dispatch;
+	c->closed = closed;
+	c->arg = arg;
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, chan_read_cb, c);
+	c->wev = event_new(base, fd, EV_WRITE, chan_write_cb, c);
+	if (c->rev == NULL || c->wev == NULL)
+		fatalx("event_new");
+	event_add(c->rev, NULL);
+	return c;
+}
+
+void
+chan_free(struct chan *c)
+{
+	if (c == NULL)
+		return;
+	event_free(c->rev);
+	event_free(c->wev);
+	close(c->ibuf.fd);
+	imsgbuf_clear(&c->ibuf);
+	free(c);
+}
+
+/*
+ * Tear down once: the owner's close callback drops its references,
+ * then the channel is freed.  Only called from this channel's own
+ * event callbacks, so nothing of it is touched afterwards.
+ */
+static void
+chan_fail(struct chan *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (why != NULL)
+		log_warnx("channel %s: %s, closing it", c->name, why);
+	event_del(c->rev);
+	event_del(c->wev);
+	if (c->closed != NULL)
+		c->closed(c);
+	chan_free(c);
+}
+
+void
+chan_kick(struct chan *c)
+{
+	if (!c->dead && imsg_pending(&c->ibuf))
+		event_add(c->wev, NULL);
+}
+
+int
+chan_compose(struct chan *c, uint16_t type, uint32_t peerid, int fd,
+    const void *data, size_t len)
+{
+	if (c->dead) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (imsg_compose(&c->ibuf, type, peerid, fd, data, len) == -1)
+		return -1;
+	event_add(c->wev, NULL);
+	return 0;
+}
+
+int
+chan_send(struct chan *c, struct mbuf *m)
+{
+	if (c->dead) {
+		m_discard(m);
+		return -1;
+	}
+	if (m_close(m, &c->ibuf) == -1) {
+		log_warnx("channel %s: message type %u too large",
+		    c->name, m->type);
+		return -1;
+	}
+	event_add(c->wev, NULL);
+	return 0;
+}
+
+static void
+chan_write_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct chan	*c = arg;
+	int		 r;
+
+	if ((r = imsg_write(&c->ibuf)) == -1) {
+		chan_fail(c, errno == EPIPE ? NULL : strerror(errno));
+		return;
+	}
+	if (r == 1)
+		event_add(c->wev, NULL);
+}
+
+static void
+chan_read_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct chan	*c = arg;
+	struct imsg	 im;
+	ssize_t		 n;
+	int		 r;
+
+	if ((n = imsg_read(&c->ibuf)) == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		chan_fail(c, strerror(errno));
+		return;
+	}
+	for (;;) {
+		if ((r = imsg_get(&c->ibuf, &im)) == -1) {
+			chan_fail(c, "garbled frame");
+			return;
+		}
+		if (r == 0)
+			break;
+		if (im.hdr.type == IMSG_NONE || im.hdr.type >= IMSG_TYPE_MAX ||
+		    c->dispatch(c, &im) == -1) {
+			if (im.fd != -1)
+				close(im.fd);
+			chan_fail(c, "protocol error");
+			return;
+		}
+	}
+	if (n == 0)
+		chan_fail(c, NULL);
+}

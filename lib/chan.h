@@ -1,0 +1,36 @@
+/*
+ * chan.h - an imsg channel driven by libevent: reads frames, hands
+ * each to the owner's dispatch function, writes queued frames when the
+ * socket is writable, and reports a closed or garbled channel once.
+ */
+#ifndef PETREL_CHAN_H
+#define PETREL_CHAN_H
+
+#include <event2/event.h>
+
+#include "imsg.h"
+
+struct chan;
+typedef int	(*chan_dispatch_fn)(struct chan *, struct imsg *);
+typedef void	(*chan_close_fn)(struct chan *);
+
+struct chan {
+	struct imsgbuf	 ibuf;
+	struct event	*rev, *wev;
+	const char	*name;
+	chan_dispatch_fn dispatch;	/* -1: protocol error, close */
+	chan_close_fn	 closed;	/* channel is dying: drop references */
+	void		*arg;
+	int		 dead;
+	int		 indispatch;
+};
+
+struct chan	*chan_new(struct event_base *, int fd, const char *name,
+		    chan_dispatch_fn, chan_close_fn, void *arg);
+void		 chan_free(struct chan *);
+int		 chan_compose(struct chan *, uint16_t type, uint32_t peerid,
+		    int fd, const void *data, size_t len);
+int		 chan_send(struct chan *, struct mbuf *);
+void		 chan_kick(struct chan *);
+
+#endif

@@ -1,0 +1,438 @@
+/*
+ * conf.c - petrel.conf, parsed with inih against one table of keys.
+ *
+ * inih does not report line numbers in this Debian build, so the
+ * reader callback counts them: inih asks for one line at a time.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "log.h"
+
+#define O(f)	offsetof(struct petrel_conf, f)
+
+const struct conf_key conf_keys[] = {
+	{ "global", "hostname", CT_STRING, "", O(hostname),
+	  "Name used in the SMTP banner, EHLO and Received headers; empty: the machine's host name." },
+	{ "global", "spool_dir", CT_PATH, "/var/spool/petrel", O(spool_dir),
+	  "Queue directory, owned by the queued user." },
+	{ "global", "run_dir", CT_PATH, "/run/petrel", O(run_dir),
+	  "Directory for control.sock and petreld.pid." },
+	{ "global", "policy", CT_PATH, "/etc/petrel/policy.lua", O(policy),
+	  "Lua policy file (KumoMTA-compatible handlers)." },
+	{ "global", "privsep", CT_BOOL, "yes", O(privsep),
+	  "Run each child as its own user (and chroot smtpd). no: every process stays the invoking user." },
+	{ "global", "syslog_facility", CT_FACILITY, "mail", O(syslog_facility),
+	  "Syslog facility for all processes." },
+	{ "global", "syslog_socket", CT_PATH, "/dev/log", O(syslog_socket),
+	  "Datagram socket of the syslog daemon; empty: no syslog." },
+
+	{ "smtpd", "user", CT_STRING, "_petrel-smtpd", O(smtpd_user),
+	  "User the SMTP server workers run as." },
+	{ "smtpd", "chroot", CT_PATH, "/var/empty", O(smtpd_chroot),
+	  "Directory the SMTP server workers chroot into (created if missing)." },
+	{ "smtpd", "listen", CT_LISTEN, "0.0.0.0:25, [::]:25", O(smtpd_listen),
+	  "Addresses to accept SMTP on: ADDR:PORT or [ADDR]:PORT, comma separated." },
+	{ "smtpd", "workers", CT_INT, "4", O(smtpd_workers),
+	  "Number of pre-forked SMTP server processes; each serves many sessions." },
+	{ "smtpd", "max_message_size", CT_SIZE, "35M", O(smtpd_max_message_size),
+	  "Largest message accepted (announced with SIZE); larger gets 552 5.3.4." },
+	{ "smtpd", "max_recipients", CT_INT, "1000", O(smtpd_max_recipients),
+	  "Recipients per message; more get 452 4.5.3." },
+	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions),
+	  "Concurrent sessions per worker; above it new clients get 421 4.3.2." },
+	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from),
+	  "Networks allowed to relay (send to any recipient); others get 554 5.7.1." },
+	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout),
+	  "Idle time allowed between client commands; then 421 4.4.2." },
+	{ "smtpd", "tls_certificate", CT_PATH, "", O(smtpd_tls_certificate),
+	  "PEM certificate chain for STARTTLS; empty: STARTTLS not offered." },
+	{ "smtpd", "tls_private_key", CT_PATH, "", O(smtpd_tls_private_key),
+	  "PEM private key for STARTTLS." },
+
+	{ "queued", "user", CT_STRING, "_petrel-queued", O(queued_user),
+	  "User the queue manager runs as; owns spool_dir." },
+	{ "queued", "retry_interval", CT_DURATION, "20m", O(queued_retry_interval),
+	  "First retry delay after a temporary failure; doubles each attempt." },
+	{ "queued", "max_retry_interval", CT_DURATION, "8h", O(queued_max_retry_interval),
+	  "Upper bound of the retry delay." },
+	{ "queued", "max_age", CT_DURATION, "7d", O(queued_max_age),
+	  "Time after which an undeliverable message expires and is bounced." },
+
+	{ "deliverd", "user", CT_STRING, "_petrel-deliverd", O(deliverd_user),
+	  "User the SMTP client runs as." },
+	{ "deliverd", "workers", CT_INT, "1", O(deliverd_workers),
+	  "Number of SMTP client processes." },
+	{ "deliverd", "resolver", CT_RESOLVER, "system", O(deliverd_resolver),
+	  "DNS server for MX/A/AAAA: system (/etc/resolv.conf) or HOST:PORT." },
+	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
+	  "CA bundle used to verify next-hop certificates." },
+
+	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
+	  "User of the key server, the only reader of keysources." },
+	{ "keysd", "key_dirs", CT_STRING, "/etc/petrel/keys", O(keysd_key_dirs),
+	  "Directories key files may be read from (comma separated)." },
+	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address),
+	  "Vault base URL; empty: $VAULT_ADDR." },
+	{ "keysd", "vault_token_file", CT_PATH, "", O(keysd_vault_token_file),
+	  "File holding the Vault token; empty: $VAULT_TOKEN." },
+	{ "keysd", "vault_ca_file", CT_PATH, "", O(keysd_vault_ca_file),
+	  "CA bundle for Vault's certificate; empty: the system's." },
+	{ "keysd", "vault_allow", CT_STRING, "*", O(keysd_vault_allow),
+	  "Mount/path patterns keysd will read from Vault (comma separated)." },
+	{ "keysd", "cache_ttl", CT_DURATION, "5m", O(keysd_cache_ttl),
+	  "How long a fetched secret is reused." },
+	{ "keysd", "stale_ttl", CT_DURATION, "1h", O(keysd_stale_ttl),
+	  "How long the last good secret is served while its source is down." },
+	{ NULL, NULL, 0, NULL, 0, NULL }
+};
+
+static const struct { const char *name; int value; } facilities[] = {
+	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+struct conf_parse {
+	struct petrel_conf *conf;
+	const char	*file;
+	FILE		*fp;
+	int		 lineno;
+	int		 nerr;
+	char		*err;
+	size_t		 errlen;
+	unsigned char	 seen[sizeof(conf_keys) / sizeof(conf_keys[0])];
+};
+
+const char *
+conf_type_name(enum conf_type t)
+{
+	switch (t) {
+	case CT_STRING:		return "string";
+	case CT_PATH:		return "path";
+	case CT_BOOL:		return "yes|no";
+	case CT_INT:		return "number";
+	case CT_SIZE:		return "size";
+	case CT_DURATION:	return "duration";
+	case CT_LISTEN:		return "address list";
+	case CT_NETS:		return "network list";
+	case CT_FACILITY:	return "facility";
+	case CT_RESOLVER:	return "system|HOST:PORT";
+	}
+	return "?";
+}
+
+static void
+conf_error(struct conf_parse *p, int line, const char *fmt, ...)
+{
+	size_t	 l = strlen(p->err);
+	va_list	 ap;
+
+	p->nerr++;
+	if (l + 1 >= p->errlen)
+		return;
+	if (line > 0)
+		l += snprintf(p->err + l, p->errlen - l, "%s:%d: ", p->file, line);
+	else
+		l += snprintf(p->err + l, p->errlen - l, "%s: ", p->file);
+	if (l >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	l += vsnprintf(p->err + l, p->errlen - l, fmt, ap);
+	va_end(ap);
+	if (l + 1 < p->errlen)
+		strcat(p->err, "\n");
+}
+
+/* Split a comma-separated list in place; returns the item count. */
+static int
+conf_split(char *s, char **items, int max)
+{
+	int	 n = 0;
+	char	*tok;
+
+	while ((tok = strsep(&s, ",")) != NULL) {
+		tok = str_trim(tok);
+		if (*tok == '\0')
+			continue;
+		if (n == max)
+			return -1;
+		items[n++] = tok;
+	}
+	return n;
+}
+
+/* Store one value; returns an error text or NULL. */
+static const char *
+conf_set(struct petrel_conf *c, const struct conf_key *k, const char *value)
+{
+	void		*f = (char *)c + k->off;
+	char		 buf[4096], *items[CONF_MAX_NETS];
+	int		 n, i;
+	int64_t		 d;
+	uint64_t	 sz;
+	long		 l;
+	char		*end;
+
+	switch (k->type) {
+	case CT_PATH:
+		if (*value != '\0' && *value != '/' && c->basedir != NULL) {
+			/* relative to the directory of the config file */
+			char	*abs;
+
+			if (asprintf(&abs, "%s/%s", c->basedir, value) == -1)
+				return "out of memory";
+			free(*(char **)f);
+			*(char **)f = abs;
+			return NULL;
+		}
+		if (*value != '\0' && *value != '/')
+			return "must be an absolute path";
+		/* FALLTHROUGH */
+	case CT_STRING:
+		free(*(char **)f);
+		*(char **)f = xstrdup(value);
+		return NULL;
+	case CT_BOOL:
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") ||
+		    !strcasecmp(value, "on") || !strcmp(value, "1"))
+			*(int *)f = 1;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
+		    !strcasecmp(value, "off") || !strcmp(value, "0"))
+			*(int *)f = 0;
+		else
+			return "must be yes or no";
+		return NULL;
+	case CT_INT:
+		errno = 0;
+		l = strtol(value, &end, 10);
+		if (errno || *end || end == value || l < 1 || l > 1000000)
+			return "must be a number from 1 to 1000000";
+		*(int *)f = l;
+		return NULL;
+	case CT_SIZE:
+		if (parse_size(value, &sz) == -1 || sz == 0)
+			return "must be a size such as 35M, 512K or 1048576";
+		*(uint64_t *)f = sz;
+		return NULL;
+	case CT_DURATION:
+		if (parse_duration(value, &d) == -1)
+			return "must be a duration such as 90s, 20m, 8h or 7d";
+		*(int64_t *)f = d;
+		return NULL;
+	case CT_FACILITY:
+		for (i = 0; i < (int)(sizeof(facilities) / sizeof(facilities[0])); i++)
+			if (strcasecmp(value, facilities[i].name) == 0) {
+				*(int *)f = facilities[i].value;
+				return NULL;
+			}
+		return "must be a syslog facility (mail, daemon, local0..local7)";
+	case CT_RESOLVER: {
+		struct sockaddr_storage ss;
+		socklen_t	 sl;
+
+		if (strcmp(value, "system") != 0 &&
+		    parse_hostport(value, 53, &ss, &sl) == -1)
+			return "must be system or ADDR:PORT";
+		free(*(char **)f);
+		*(char **)f = xstrdup(value);
+		return NULL;
+	}
+	case CT_LISTEN:
+		if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf))
+			return "too long";
+		if ((n = conf_split(buf, items, CONF_MAX_LISTEN)) == -1)
+			return "too many addresses";
+		for (i = 0; i < n; i++)
+			if (parse_hostport(items[i], 25, &c->smtpd_listen[i],
+			    &c->smtpd_listen_len[i]) == -1)
+				return "must be ADDR:PORT or [ADDR]:PORT items";
+		c->smtpd_nlisten = n;
+		return NULL;
+	case CT_NETS:
+		if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf))
+			return "too long";
+		if ((n = conf_split(buf, items, CONF_MAX_NETS)) == -1)
+			return "too many networks";
+		for (i = 0; i < n; i++)
+			if (parse_netmask(items[i], &c->smtpd_relay_from[i]) == -1)
+				return "must be a list of networks such as 127.0.0.0/8, ::1";
+		c->smtpd_nrelay_from = n;
+		return NULL;
+	}
+	return "unknown type";
+}
+
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_parse	*p = user;
+	const char		*err;
+	int			 i, known_section = 0;
+	char			 v[4096];
+
+	for (i = 0; conf_keys[i].name != NULL; i++) {
+		if (strcmp(conf_keys[i].section, section) != 0)
+			continue;
+		known_section = 1;
+		if (strcmp(conf_keys[i].name, name) == 0)
+			break;
+	}
+	if (!known_section) {
+		conf_error(p, p->lineno, "unknown section [%s] (key %s)",
+		    section, name);
+		return 1;
+	}
+	if (conf_keys[i].name == NULL) {
+		conf_error(p, p->lineno, "[%s] unknown key '%s'", section, name);
+		return 1;
+	}
+	if (p->seen[i])
+		conf_error(p, p->lineno, "[%s] %s: given twice", section, name);
+	p->seen[i] = 1;
+	strlcpy(v, value, sizeof(v));
+	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
+		conf_error(p, p->lineno, "[%s] %s = %s: %s", section, name,
+		    value, err);
+	return 1;
+}
+
+static char *
+conf_reader(char *buf, int size, void *stream)
+{
+	struct conf_parse	*p = stream;
+	char			*r;
+	size_t			 l;
+
+	if ((r = fgets(buf, size, p->fp)) == NULL)
+		return NULL;
+	l = strlen(buf);
+	if (l > 0 && buf[l - 1] == '\n')
+		p->lineno++;
+	else if (feof(p->fp))
+		p->lineno++;
+	return r;
+}
+
+static void
+conf_defaults(struct petrel_conf *c)
+{
+	int	 i;
+
+	for (i = 0; conf_keys[i].name != NULL; i++)
+		if (conf_set(c, &conf_keys[i], conf_keys[i].def) != NULL)
+			fatalx("bad built-in default for %s", conf_keys[i].name);
+}
+
+int
+conf_load(struct petrel_conf *c, const char *file, char *errbuf,
+    size_t errlen)
+{
+	struct conf_parse	 p;
+	int			 r;
+
+	memset(c, 0, sizeof(*c));
+	memset(&p, 0, sizeof(p));
+	errbuf[0] = '\0';
+	c->file = xstrdup(file);
+	conf_defaults(c);
+	{
+		char	*rp, *slash;
+
+		if ((rp = realpath(file, NULL)) != NULL) {
+			if ((slash = strrchr(rp, '/')) != NULL)
+				*(slash == rp ? slash + 1 : slash) = '\0';
+			c->basedir = rp;
+		}
+	}
+	p.conf = c;
+	p.file = file;
+	p.err = errbuf;
+	p.errlen = errlen;
+	if ((p.fp = fopen(file, "r")) == NULL) {
+		conf_error(&p, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	fclose(p.fp);
+	if (r > 0)
+		conf_error(&p, r, "syntax error (expected [section] or key = value)");
+	else if (r < 0)
+		conf_error(&p, 0, "cannot parse (out of memory?)");
+
+	if (*c->hostname == '\0') {
+		char	 h[256];
+
+		if (gethostname(h, sizeof(h)) == -1 || *h == '\0')
+			strlcpy(h, "localhost", sizeof(h));
+		h[sizeof(h) - 1] = '\0';
+		free(c->hostname);
+		c->hostname = xstrdup(h);
+	}
+	if (*c->spool_dir == '\0')
+		conf_error(&p, 0, "[global] spool_dir: must not be empty");
+	if (*c->run_dir == '\0')
+		conf_error(&p, 0, "[global] run_dir: must not be empty");
+	if (c->smtpd_nlisten == 0)
+		conf_error(&p, 0, "[smtpd] listen: at least one address needed");
+	if ((*c->smtpd_tls_certificate == '\0') !=
+	    (*c->smtpd_tls_private_key == '\0'))
+		conf_error(&p, 0, "[smtpd] tls_certificate and tls_private_key "
+		    "go together");
+	if (c->queued_max_retry_interval < c->queued_retry_interval)
+		conf_error(&p, 0, "[queued] max_retry_interval is shorter than "
+		    "retry_interval");
+	return p.nerr ? -1 : 0;
+}
+
+void
+conf_free(struct petrel_conf *c)
+{
+	int	 i;
+
+	for (i = 0; conf_keys[i].name != NULL; i++)
+		if (conf_keys[i].type == CT_STRING ||
+		    conf_keys[i].type == CT_PATH ||
+		    conf_keys[i].type == CT_RESOLVER)
+			free(*(char **)((char *)c + conf_keys[i].off));
+	free(c->file);
+	free(c->basedir);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The KEYS section of petrel.conf(5), in mdoc, from the same table. */
+void
+conf_print_man(void)
+{
+	const char	*section = "";
+	int		 i;
+
+	for (i = 0; conf_keys[i].name != NULL; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (strcmp(section, k->section) != 0) {
+			if (*section)
+				printf(".El\n");
+			section = k->section;
+			printf(".Ss [%s]\n.Bl -tag -width Ds\n", section);
+		}
+		printf(".It Ic %s Ar %s\n%s\n.Pp\nDefault:\n.Ql %s .\n",
+		    k->name, conf_type_name(k->type), k->help,
+		    *k->def ? k->def : "");
+	}
+	printf(".El\n");
+}

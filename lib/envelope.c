@@ -1,0 +1,222 @@
+/*
+ * envelope.c - encode and strictly decode envelope files.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+
+void
+msgid_new(char out[MSGID_LEN + 1])
+{
+	uint64_t	 v;
+
+	arc4random_buf(&v, sizeof(v));
+	snprintf(out, MSGID_LEN + 1, "%016" PRIx64, v);
+}
+
+int
+msgid_valid(const char *id)
+{
+	int	 i;
+
+	for (i = 0; i < MSGID_LEN; i++)
+		if (!isxdigit((unsigned char)id[i]) || isupper((unsigned char)id[i]))
+			return 0;
+	return id[MSGID_LEN] == '\0';
+}
+
+static int
+value_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			return 0;
+	return 1;
+}
+
+int
+envelope_encode(const struct envelope *e, char **out, size_t *len)
+{
+	FILE	*fp;
+	int	 i;
+
+	if (!value_ok(e->helo) || !value_ok(e->client) || !value_ok(e->from) ||
+	    !value_ok(e->body))
+		return -1;
+	for (i = 0; i < e->nrcpt; i++)
+		if (!value_ok(e->rcpts[i]))
+			return -1;
+	if ((fp = open_memstream(out, len)) == NULL)
+		return -1;
+	fprintf(fp, "petrel-envelope %d\nid %s\narrival %" PRId64 "\n"
+	    "helo %s\nclient %s\nfrom %s\nbody %s\nsize %" PRIu64 "\n",
+	    ENVELOPE_VERSION, e->id, e->arrival, e->helo, e->client, e->from,
+	    e->body, e->size);
+	for (i = 0; i < e->nrcpt; i++)
+		fprintf(fp, "rcpt %s\n", e->rcpts[i]);
+	fprintf(fp, "end\n");
+	if (fclose(fp) != 0)
+		return -1;
+	return 0;
+}
+
+void
+envelope_clear(struct envelope *e)
+{
+	int	 i;
+
+	free(e->helo);
+	free(e->client);
+	free(e->from);
+	free(e->body);
+	for (i = 0; i < e->nrcpt; i++)
+		free(e->rcpts[i]);
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+static int
+setstr(char **dst, const char *v, size_t n)
+{
+	if (*dst != NULL)
+		return -1;	/* given twice */
+	if ((*dst = strndup(v, n)) == NULL)
+		return -1;
+	return 0;
+}
+
+int
+envelope_decode(struct envelope *e, const char *buf, size_t len,
+    const char **err)
+{
+	const char	*p = buf, *end = buf + len, *nl, *sp, *v;
+	size_t		 klen, vlen;
+	int		 lineno = 0, ended = 0, have_id = 0, have_arrival = 0;
+	int		 have_size = 0;
+	char		 num[32];
+
+	memset(e, 0, sizeof(*e));
+	*err = NULL;
+	if (memchr(buf, '\0', len) != NULL) {
+		*err = "NUL byte";
+		goto bad;
+	}
+	while (p < end) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL) {
+			*err = "truncated (no final newline)";
+			goto bad;
+		}
+		lineno++;
+		if (ended) {
+			*err = "data after end";
+			goto bad;
+		}
+		sp = memchr(p, ' ', nl - p);
+		klen = (sp ? sp : nl) - p;
+		v = sp ? sp + 1 : nl;
+		vlen = nl - v;
+		if (lineno == 1) {
+			if (klen != 15 || memcmp(p, "petrel-envelope", 15) ||
+			    vlen != 1 || *v != '0' + ENVELOPE_VERSION) {
+				*err = "not a version 1 envelope";
+				goto bad;
+			}
+		} else if (klen == 3 && !memcmp(p, "end", 3) && !sp) {
+			ended = 1;
+		} else if (klen == 2 && !memcmp(p, "id", 2)) {
+			if (vlen != MSGID_LEN) {
+				*err = "bad id";
+				goto bad;
+			}
+			memcpy(e->id, v, MSGID_LEN);
+			e->id[MSGID_LEN] = '\0';
+			if (!msgid_valid(e->id)) {
+				*err = "bad id";
+				goto bad;
+			}
+			have_id = 1;
+		} else if ((klen == 7 && !memcmp(p, "arrival", 7)) ||
+		    (klen == 4 && !memcmp(p, "size", 4))) {
+			char	*ep;
+			int	 is_size = klen == 4;
+
+			if (vlen == 0 || vlen >= sizeof(num)) {
+				*err = "bad number";
+				goto bad;
+			}
+			memcpy(num, v, vlen);
+			num[vlen] = '\0';
+			errno = 0;
+			if (is_size) {
+				e->size = strtoull(num, &ep, 10);
+				have_size = 1;
+			} else {
+				e->arrival = strtoll(num, &ep, 10);
+				have_arrival = 1;
+			}
+			if (errno || *ep || !isdigit((unsigned char)num[0])) {
+				*err = "bad number";
+				goto bad;
+			}
+		} else if (klen == 4 && !memcmp(p, "helo", 4)) {
+			if (setstr(&e->helo, v, vlen) == -1)
+				goto dup;
+		} else if (klen == 6 && !memcmp(p, "client", 6)) {
+			if (setstr(&e->client, v, vlen) == -1)
+				goto dup;
+		} else if (klen == 4 && !memcmp(p, "from", 4)) {
+			if (setstr(&e->from, v, vlen) == -1)
+				goto dup;
+		} else if (klen == 4 && !memcmp(p, "body", 4)) {
+			if (setstr(&e->body, v, vlen) == -1)
+				goto dup;
+		} else if (klen == 4 && !memcmp(p, "rcpt", 4)) {
+			char	**n;
+
+			if (vlen == 0) {
+				*err = "empty recipient";
+				goto bad;
+			}
+			if ((n = reallocarray(e->rcpts, e->nrcpt + 1,
+			    sizeof(*n))) == NULL)
+				goto nomem;
+			e->rcpts = n;
+			if ((e->rcpts[e->nrcpt] = strndup(v, vlen)) == NULL)
+				goto nomem;
+			e->nrcpt++;
+		} else {
+			*err = "unknown key";
+			goto bad;
+		}
+		p = nl + 1;
+	}
+	if (!ended) {
+		*err = "truncated (no end line)";
+		goto bad;
+	}
+	if (!have_id || !have_arrival || !have_size || e->from == NULL ||
+	    e->helo == NULL || e->client == NULL || e->body == NULL) {
+		*err = "missing field";
+		goto bad;
+	}
+	if (e->nrcpt == 0) {
+		*err = "no recipients";
+		goto bad;
+	}
+	return 0;
+dup:
+	*err = "field given twice";
+	goto bad;
+nomem:
+	*err = "out of memory";
+bad:
+	envelope_clear(e);
+	return -1;
+}

@@ -1,0 +1,35 @@
+/*
+ * envelope.h - the envelope of a spooled message and its on-disk text
+ * form.  The file is line oriented ("key value"), begins with a
+ * version line and ends with "end", so a torn or truncated write is
+ * recognised as corrupt rather than read as a shorter envelope.
+ */
+#ifndef PETREL_ENVELOPE_H
+#define PETREL_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENVELOPE_VERSION	1
+#define MSGID_LEN		16	/* hex digits */
+
+struct envelope {
+	char		 id[MSGID_LEN + 1];
+	int64_t		 arrival;	/* unix time */
+	char		*helo;
+	char		*client;
+	char		*from;		/* "" is the null sender */
+	char		*body;		/* "7BIT" or "8BITMIME" */
+	uint64_t	 size;
+	int		 nrcpt;
+	char		**rcpts;
+};
+
+int	 envelope_encode(const struct envelope *, char **out, size_t *len);
+int	 envelope_decode(struct envelope *, const char *buf, size_t len,
+	    const char **err);
+void	 envelope_clear(struct envelope *);
+int	 msgid_valid(const char *);
+void	 msgid_new(char out[MSGID_LEN + 1]);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * proc.h - the processes petreld starts, and what a child inherits.
+ *
+ * petreld re-executes itself for each child ("petreld -x smtpd -i 0
+ * ..."), so every child starts with a fresh address space.  The child
+ * finds its channel to the parent on PROC_MASTER_FD and, for smtpd,
+ * the listening sockets from PROC_LISTEN_FD on.
+ */
+#ifndef PETREL_PROC_H
+#define PETREL_PROC_H
+
+#include "conf.h"
+
+#define PROC_MASTER_FD	3
+#define PROC_LISTEN_FD	4
+
+struct proc_args {
+	const char	*name;		/* "smtpd", "queued" */
+	int		 index;		/* worker number */
+	int		 foreground;
+	int		 verbose;
+	struct petrel_conf *conf;
+};
+
+void	smtpd_main(struct proc_args *) __attribute__((noreturn));
+void	queued_main(struct proc_args *) __attribute__((noreturn));
+void	proc_child_init(struct proc_args *, const char *title);
+
+#endif

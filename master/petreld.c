@@ -1,0 +1,583 @@
+/*
+ * petreld.c - the parent: reads the config, binds the listeners,
+ * creates one socketpair per edge of the process graph, starts each
+ * child by re-executing itself, restarts a child that dies, and on
+ * SIGTERM stops them in order.  It never parses network input.
+ *
+ * The same binary is every child: "petreld -x smtpd -i 0 -f FILE".
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "log.h"
+#include "priv.h"
+#include "proc.h"
+#include "wire.h"
+
+#define MAX_SMTPD		64
+#define LISTEN_FD_BASE		64	/* listeners live above child fds */
+#define BACKOFF_MIN_MS		100
+#define BACKOFF_MAX_MS		10000
+#define STABLE_AFTER_S		10
+#define STOP_GRACE_S		15
+
+extern char **environ;
+
+struct child {
+	const char	*name;		/* "queued", "smtpd" */
+	int		 index;
+	char		 label[24];
+	pid_t		 pid;
+	struct chan	*chan;
+	int		 ready;
+	int		 backoff_ms;
+	time_t		 started;
+	struct event	*restart_ev;
+};
+
+static struct {
+	struct petrel_conf *conf;
+	struct event_base *base;
+	char		 self[PATH_MAX];
+	const char	*conffile;
+	int		 foreground, verbose;
+	int		 listen_fds[CONF_MAX_LISTEN];
+	int		 nlisten;
+	struct child	 queued;
+	struct child	 smtpd[MAX_SMTPD];
+	int		 nsmtpd;
+	int		 stopping;
+	struct event	*stop_timer;
+	int		 pidfd;
+	char		 pidfile[PATH_MAX];
+} m;
+
+static void	child_spawn(struct child *);
+static void	master_check_stopped(void);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: petreld [-dnv] [-f file]\n");
+	exit(1);
+}
+
+/* Give smtpd[i] and queued a fresh channel to each other. */
+static void
+master_wire(int i)
+{
+	struct mbuf	 mb;
+	int		 sp[2];
+	uint32_t	 w = i;
+
+	if (!m.queued.ready || !m.smtpd[i].ready || m.stopping)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair");
+		return;
+	}
+	m_create(&mb, IMSG_MASTER_PEER, 0, sp[0]);
+	m_add_u32(&mb, w);
+	chan_send(m.queued.chan, &mb);
+	m_create(&mb, IMSG_MASTER_PEER, 0, sp[1]);
+	m_add_u32(&mb, w);
+	chan_send(m.smtpd[i].chan, &mb);
+}
+
+static int
+master_imsg(struct chan *c, struct imsg *im)
+{
+	struct child	*ch = c->arg;
+	int		 i;
+
+	switch (im->hdr.type) {
+	case IMSG_CHILD_READY:
+		if (im->datalen != 0 || ch->ready)
+			return -1;
+		ch->ready = 1;
+		log_debug("%s (pid %d) ready", ch->label, (int)ch->pid);
+		if (ch == &m.queued) {
+			for (i = 0; i < m.nsmtpd; i++) {
+				if (m.smtpd[i].pid == 0 && !m.stopping &&
+				    !evtimer_pending(m.smtpd[i].restart_ev, NULL))
+					child_spawn(&m.smtpd[i]);
+				else
+					master_wire(i);
+			}
+		} else
+			master_wire(ch->index);
+		return 0;
+	}
+	log_warnx("%s: unexpected message type %u", ch->label, im->hdr.type);
+	return -1;
+}
+
+static void
+master_child_closed(struct chan *c)
+{
+	struct child	*ch = c->arg;
+
+	if (ch->chan == c)
+		ch->chan = NULL;
+}
+
+static void
+child_spawn(struct child *ch)
+{
+	char	*argv[16], idx[16];
+	int	 sp[2], argc = 0, i;
+	pid_t	 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		fatal("socketpair");
+	argv[argc++] = "petreld";
+	argv[argc++] = "-x";
+	argv[argc++] = (char *)ch->name;
+	snprintf(idx, sizeof(idx), "%d", ch->index);
+	argv[argc++] = "-i";
+	argv[argc++] = idx;
+	argv[argc++] = "-f";
+	argv[argc++] = (char *)m.conffile;
+	if (m.foreground)
+		argv[argc++] = "-d";
+	if (m.verbose)
+		argv[argc++] = "-v";
+	argv[argc] = NULL;
+
+	switch ((pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		if (dup2(sp[1], PROC_MASTER_FD) == -1)
+			_exit(1);
+		if (sp[1] == PROC_MASTER_FD)
+			fcntl(PROC_MASTER_FD, F_SETFD, 0);
+		if (strcmp(ch->name, "smtpd") == 0)
+			for (i = 0; i < m.nlisten; i++)
+				if (dup2(m.listen_fds[i], PROC_LISTEN_FD + i) == -1)
+					_exit(1);
+		execve(m.self, argv, environ);
+		_exit(127);
+	}
+	close(sp[1]);
+	ch->pid = pid;
+	ch->ready = 0;
+	ch->started = time(NULL);
+	ch->chan = chan_new(m.base, sp[0], ch->label, master_imsg,
+	    master_child_closed, ch);
+	log_debug("started %s (pid %d)", ch->label, (int)pid);
+}
+
+static void
+child_restart_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct child	*ch = arg;
+
+	if (m.stopping)
+		return;
+	/* smtpd workers wait for queued: they are useless without it */
+	if (ch != &m.queued && !m.queued.ready)
+		return;
+	child_spawn(ch);
+}
+
+static struct child *
+child_by_pid(pid_t pid)
+{
+	int	 i;
+
+	if (m.queued.pid == pid)
+		return &m.queued;
+	for (i = 0; i < m.nsmtpd; i++)
+		if (m.smtpd[i].pid == pid)
+			return &m.smtpd[i];
+	return NULL;
+}
+
+static void
+master_sigchld(evutil_socket_t sig, short ev, void *arg)
+{
+	struct child	*ch;
+	struct timeval	 tv;
+	pid_t		 pid;
+	int		 status;
+	char		 how[64];
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((ch = child_by_pid(pid)) == NULL)
+			continue;
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof(how), "killed by signal %d",
+			    WTERMSIG(status));
+		else
+			snprintf(how, sizeof(how), "exited with status %d",
+			    WEXITSTATUS(status));
+		ch->pid = 0;
+		ch->ready = 0;
+		if (ch->chan != NULL) {
+			chan_free(ch->chan);
+			ch->chan = NULL;
+		}
+		if (m.stopping) {
+			log_debug("%s (pid %d) %s", ch->label, (int)pid, how);
+			continue;
+		}
+		if (time(NULL) - ch->started >= STABLE_AFTER_S)
+			ch->backoff_ms = BACKOFF_MIN_MS;
+		else if (ch->backoff_ms == 0)
+			ch->backoff_ms = BACKOFF_MIN_MS;
+		else if ((ch->backoff_ms *= 2) > BACKOFF_MAX_MS)
+			ch->backoff_ms = BACKOFF_MAX_MS;
+		log_warnx("%s (pid %d) %s; restarting in %d ms", ch->label,
+		    (int)pid, how, ch->backoff_ms);
+		tv.tv_sec = ch->backoff_ms / 1000;
+		tv.tv_usec = (ch->backoff_ms % 1000) * 1000;
+		evtimer_add(ch->restart_ev, &tv);
+	}
+	if (m.stopping)
+		master_check_stopped();
+}
+
+static void
+master_signal_children(struct child *list, int n, int sig)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (list[i].pid > 0)
+			kill(list[i].pid, sig);
+}
+
+static int
+smtpd_alive(void)
+{
+	int	 i;
+
+	for (i = 0; i < m.nsmtpd; i++)
+		if (m.smtpd[i].pid > 0)
+			return 1;
+	return 0;
+}
+
+/* Stop order: smtpd workers first (they finish open commits), then queued. */
+static void
+master_check_stopped(void)
+{
+	if (smtpd_alive())
+		return;
+	if (m.queued.pid > 0) {
+		if (m.stopping == 1) {
+			m.stopping = 2;
+			kill(m.queued.pid, SIGTERM);
+		}
+		return;
+	}
+	event_base_loopexit(m.base, NULL);
+}
+
+static void
+master_stop_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	log_warnx("children did not stop within %d s; killing them",
+	    STOP_GRACE_S);
+	master_signal_children(m.smtpd, m.nsmtpd, SIGKILL);
+	master_signal_children(&m.queued, 1, SIGKILL);
+}
+
+static void
+master_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	struct timeval	 tv = { STOP_GRACE_S, 0 };
+	int		 i;
+
+	if (m.stopping)
+		return;
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	m.stopping = 1;
+	for (i = 0; i < m.nsmtpd; i++)
+		evtimer_del(m.smtpd[i].restart_ev);
+	evtimer_del(m.queued.restart_ev);
+	master_signal_children(m.smtpd, m.nsmtpd, SIGTERM);
+	m.stop_timer = evtimer_new(m.base, master_stop_timeout, NULL);
+	evtimer_add(m.stop_timer, &tv);
+	master_check_stopped();
+}
+
+static void
+master_sighup(evutil_socket_t sig, short ev, void *arg)
+{
+	log_warnx("SIGHUP: configuration reload is not implemented yet; "
+	    "restart petreld to apply changes");
+}
+
+static void
+master_bind(struct petrel_conf *c)
+{
+	int	 i, fd, on = 1;
+	char	 buf[80];
+
+	for (i = 0; i < c->smtpd_nlisten; i++) {
+		struct sockaddr *sa = (struct sockaddr *)&c->smtpd_listen[i];
+
+		sa_to_hostport(sa, buf, sizeof(buf));
+		if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, 0)) == -1)
+			fatal("socket for %s", buf);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (sa->sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on));
+		if (bind(fd, sa, c->smtpd_listen_len[i]) == -1)
+			fatal("bind %s", buf);
+		if (listen(fd, SOMAXCONN) == -1)
+			fatal("listen %s", buf);
+		/* out of the way of the fds children get by number */
+		if ((m.listen_fds[i] = fcntl(fd, F_DUPFD_CLOEXEC,
+		    LISTEN_FD_BASE)) == -1)
+			fatal("fcntl");
+		close(fd);
+		log_info("listening on %s", buf);
+	}
+	m.nlisten = c->smtpd_nlisten;
+}
+
+static void
+master_mkdir(const char *path, mode_t mode, const char *owner)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+
+	char	 parent[PATH_MAX], *slash;
+
+	/* parents as root-owned 0755, like mkdir -p */
+	strlcpy(parent, path, sizeof(parent));
+	for (slash = strchr(parent + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(parent, 0755) == -1 && errno != EEXIST)
+			fatal("mkdir %s", parent);
+		*slash = '/';
+	}
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (owner != NULL) {
+		if (priv_lookup(owner, &uid, &gid) == -1)
+			fatalx("unknown user %s", owner);
+		if (chown(path, uid, gid) == -1)
+			fatal("chown %s", path);
+		if (chmod(path, mode) == -1)
+			fatal("chmod %s", path);
+	}
+}
+
+static void
+master_pidfile(struct petrel_conf *c)
+{
+	char	 buf[32];
+	int	 n;
+
+	snprintf(m.pidfile, sizeof(m.pidfile), "%s/petreld.pid", c->run_dir);
+	m.pidfd = open(m.pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (m.pidfd == -1)
+		fatal("open %s", m.pidfile);
+	if (flock(m.pidfd, LOCK_EX | LOCK_NB) == -1) {
+		n = read(m.pidfd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		fatalx("another petreld is running (pid %s, %s)",
+		    *buf ? strtok(buf, "\n") : "?", m.pidfile);
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(m.pidfd, 0) == -1 || pwrite(m.pidfd, buf, n, 0) != n)
+		fatal("write %s", m.pidfile);
+}
+
+/* As root with privsep: every child's user must exist. */
+static int
+master_check_users(struct petrel_conf *c, int report)
+{
+	const char	*users[2][2] = {
+		{ "smtpd", c->smtpd_user }, { "queued", c->queued_user },
+	};
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 i, bad = 0;
+
+	if (!c->privsep || geteuid() != 0)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		if (priv_lookup(users[i][1], &uid, &gid) == 0 && uid != 0)
+			continue;
+		bad++;
+		if (report)
+			fprintf(stderr, "%s: [%s] user: %s %s (create it, e.g. "
+			    "adduser --system %s, or set privsep = no)\n",
+			    c->file, users[i][0], users[i][1],
+			    uid == 0 ? "is root" : "does not exist",
+			    users[i][1]);
+	}
+	return bad;
+}
+
+static void
+master_main(struct petrel_conf *c)
+{
+	struct event	*ev_chld, *ev_term, *ev_int, *ev_hup;
+	ssize_t		 n;
+	int		 i, privsep = c->privsep && geteuid() == 0;
+
+	if ((n = readlink("/proc/self/exe", m.self, sizeof(m.self) - 1)) == -1)
+		fatal("readlink /proc/self/exe");
+	m.self[n] = '\0';
+	if (master_check_users(c, 1) > 0)
+		exit(1);
+	if (!privsep)
+		log_info("running as uid %d %s: privilege separation is off, "
+		    "every process runs as this user", (int)getuid(),
+		    geteuid() != 0 ? "(not root)" : "(privsep = no)");
+
+	master_mkdir(c->run_dir, 0755, NULL);
+	master_mkdir(c->spool_dir, 0700, privsep ? c->queued_user : NULL);
+	if (privsep) {
+		master_mkdir(c->smtpd_chroot, 0755, NULL);
+		if (chown(c->smtpd_chroot, 0, 0) == -1)
+			fatal("chown %s", c->smtpd_chroot);
+	}
+	master_bind(c);
+	if (!m.foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	master_pidfile(c);
+	setproctitle("master");
+
+	if ((m.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	ev_chld = evsignal_new(m.base, SIGCHLD, master_sigchld, NULL);
+	ev_term = evsignal_new(m.base, SIGTERM, master_sigterm, NULL);
+	ev_int = evsignal_new(m.base, SIGINT, master_sigterm, NULL);
+	ev_hup = evsignal_new(m.base, SIGHUP, master_sighup, NULL);
+	evsignal_add(ev_chld, NULL);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+
+	m.queued.name = "queued";
+	strlcpy(m.queued.label, "queued", sizeof(m.queued.label));
+	m.queued.restart_ev = evtimer_new(m.base, child_restart_cb, &m.queued);
+	m.nsmtpd = c->smtpd_workers > MAX_SMTPD ? MAX_SMTPD : c->smtpd_workers;
+	for (i = 0; i < m.nsmtpd; i++) {
+		m.smtpd[i].name = "smtpd";
+		m.smtpd[i].index = i;
+		snprintf(m.smtpd[i].label, sizeof(m.smtpd[i].label),
+		    "smtpd[%d]", i);
+		m.smtpd[i].restart_ev = evtimer_new(m.base, child_restart_cb,
+		    &m.smtpd[i]);
+	}
+	/* queued first; the smtpd workers start once it is ready */
+	child_spawn(&m.queued);
+	log_info("petrel %s starting: %d smtpd workers, spool %s",
+	    PACKAGE_VERSION, m.nsmtpd, c->spool_dir);
+	event_base_dispatch(m.base);
+
+	unlink(m.pidfile);
+	for (i = 0; i < m.nlisten; i++)
+		close(m.listen_fds[i]);
+	log_info("stopped");
+	exit(0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct petrel_conf conf;
+	struct proc_args pa;
+	char		 errbuf[8192];
+	const char	*xproc = NULL;
+	int		 ch, nflag = 0, index = 0;
+
+	setproctitle_init(argc, argv, environ);
+	m.conffile = CONF_DEFAULT_FILE;
+	while ((ch = getopt(argc, argv, "df:i:nvx:")) != -1) {
+		switch (ch) {
+		case 'd':
+			m.foreground = 1;
+			break;
+		case 'f':
+			m.conffile = optarg;
+			break;
+		case 'i':
+			index = atoi(optarg);
+			break;
+		case 'n':
+			nflag = 1;
+			break;
+		case 'v':
+			m.verbose++;
+			break;
+		case 'x':
+			xproc = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init(xproc ? xproc : "master", m.foreground || nflag, m.verbose);
+	if (conf_load(&conf, m.conffile, errbuf, sizeof(errbuf)) == -1) {
+		if (nflag) {
+			fputs(errbuf, stderr);
+			exit(1);
+		}
+		fatalx("configuration errors:\n%s", errbuf);
+	}
+	if (nflag) {
+		if (master_check_users(&conf, 1) > 0)
+			exit(1);
+		printf("configuration OK\n");
+		exit(0);
+	}
+	if (log_open_syslog(conf.syslog_socket, conf.syslog_facility) == -1)
+		log_warn("cannot reach syslog at %s", conf.syslog_socket);
+	m.conf = &conf;
+
+	if (xproc != NULL) {
+		memset(&pa, 0, sizeof(pa));
+		pa.name = xproc;
+		pa.index = index;
+		pa.foreground = m.foreground;
+		pa.verbose = m.verbose;
+		pa.conf = &conf;
+		if (strcmp(xproc, "smtpd") == 0)
+			smtpd_main(&pa);
+		if (strcmp(xproc, "queued") == 0)
+			queued_main(&pa);
+		fatalx("unknown process %s", xproc);
+	}
+	master_main(&conf);
+	return 0;
+}

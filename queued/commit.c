@@ -1,0 +1,140 @@
+/*
+ * commit.c - group commit.
+ *
+ * One thread does the blocking file work: for every message of a
+ * batch it writes the envelope and renames data and envelope into the
+ * queue, then one spool_sync() makes the whole batch durable.  While
+ * it works, the event loop keeps reading smtpd channels and the next
+ * batch collects behind it, so under load many messages share one
+ * journal commit and at low load a message waits for nothing.
+ *
+ * The thread touches only the job lists (under the mutex) and the
+ * spool; results come back to the event loop through a pipe.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queued.h"
+
+void	queued_commit_done(struct commit_job *);
+
+static pthread_mutex_t	 commit_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 commit_cv = PTHREAD_COND_INITIALIZER;
+static struct commit_list pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct commit_list done = TAILQ_HEAD_INITIALIZER(done);
+static int		 inflight;	/* jobs taken by the thread */
+static int		 notify[2];
+static struct event	*notify_ev;
+
+static void *
+commit_thread(void *arg)
+{
+	struct commit_list	 batch;
+	struct commit_job	*j;
+	int			 nok;
+
+	for (;;) {
+		pthread_mutex_lock(&commit_mtx);
+		while (TAILQ_EMPTY(&pending))
+			pthread_cond_wait(&commit_cv, &commit_mtx);
+		TAILQ_INIT(&batch);
+		TAILQ_CONCAT(&batch, &pending, entry);
+		TAILQ_FOREACH(j, &batch, entry)
+			inflight++;
+		pthread_mutex_unlock(&commit_mtx);
+
+		nok = 0;
+		TAILQ_FOREACH(j, &batch, entry) {
+			if (spool_commit_files(j->id, j->envtext, j->envlen) == 0) {
+				j->ok = 1;
+				nok++;
+			} else
+				snprintf(j->reason, sizeof(j->reason),
+				    "spool write: %s", strerror(errno));
+		}
+		if (nok > 0 && spool_sync() == -1) {
+			int	 saved = errno;
+
+			TAILQ_FOREACH(j, &batch, entry) {
+				if (!j->ok)
+					continue;
+				spool_undo_commit(j->id);
+				j->ok = 0;
+				snprintf(j->reason, sizeof(j->reason),
+				    "spool sync: %s", strerror(saved));
+			}
+		}
+		pthread_mutex_lock(&commit_mtx);
+		TAILQ_CONCAT(&done, &batch, entry);
+		pthread_mutex_unlock(&commit_mtx);
+		while (write(notify[1], "", 1) == -1 && errno == EINTR)
+			;
+	}
+	return NULL;
+}
+
+static void
+commit_notify_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct commit_list	 batch;
+	struct commit_job	*j;
+	char			 buf[64];
+
+	while (read(notify[0], buf, sizeof(buf)) > 0)
+		;
+	TAILQ_INIT(&batch);
+	pthread_mutex_lock(&commit_mtx);
+	TAILQ_CONCAT(&batch, &done, entry);
+	TAILQ_FOREACH(j, &batch, entry)
+		inflight--;
+	pthread_mutex_unlock(&commit_mtx);
+	while ((j = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, j, entry);
+		queued_commit_done(j);
+	}
+}
+
+void
+commit_init(void)
+{
+	pthread_t	 t;
+	pthread_attr_t	 attr;
+
+	if (pipe2(notify, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe2");
+	notify_ev = event_new(q->base, notify[0], EV_READ | EV_PERSIST,
+	    commit_notify_cb, NULL);
+	event_add(notify_ev, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if ((errno = pthread_create(&t, &attr, commit_thread, NULL)) != 0)
+		fatal("pthread_create");
+	pthread_attr_destroy(&attr);
+}
+
+void
+commit_submit(struct commit_job *j)
+{
+	pthread_mutex_lock(&commit_mtx);
+	TAILQ_INSERT_TAIL(&pending, j, entry);
+	pthread_cond_signal(&commit_cv);
+	pthread_mutex_unlock(&commit_mtx);
+}
+
+int
+commit_busy(void)
+{
+	int	 busy;
+
+	pthread_mutex_lock(&commit_mtx);
+	busy = inflight > 0 || !TAILQ_EMPTY(&pending) || !TAILQ_EMPTY(&done);
+	pthread_mutex_unlock(&commit_mtx);
+	return busy;
+}

@@ -1,0 +1,339 @@
+/*
+ * queued.c - the queue manager's life: set up the spool, recover it,
+ * serve the smtpd workers, commit their messages.  queued_imsg() is
+ * where every message from another process lands.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "priv.h"
+#include "proc.h"
+#include "queued.h"
+#include "wire.h"
+
+struct queued	*q;
+void		 queued_commit_done(struct commit_job *);
+
+static int
+inmsg_cmp(struct inmsg *a, struct inmsg *b)
+{
+	return strcmp(a->id, b->id);
+}
+RB_GENERATE(inmsg_tree, inmsg, entry, inmsg_cmp);
+
+static struct inmsg *
+inmsg_find(const char *id)
+{
+	struct inmsg	 key;
+
+	strlcpy(key.id, id, sizeof(key.id));
+	return RB_FIND(inmsg_tree, &q->incoming, &key);
+}
+
+static void
+inmsg_drop(struct inmsg *m)
+{
+	RB_REMOVE(inmsg_tree, &q->incoming, m);
+	free(m);
+}
+
+static void
+queued_reply_commit(int worker, uint64_t gen, uint32_t sessid,
+    const char *id, int ok, const char *reason)
+{
+	struct mbuf	 m;
+
+	if (q->workers[worker] == NULL || q->gens[worker] != gen)
+		return;		/* that smtpd is gone */
+	m_create(&m, IMSG_QUEUED_COMMIT, sessid, -1);
+	m_add_string(&m, id);
+	m_add_u8(&m, ok);
+	m_add_string(&m, reason);
+	chan_send(q->workers[worker], &m);
+}
+
+/* The event loop's side of a finished commit. */
+void
+queued_commit_done(struct commit_job *j)
+{
+	struct inmsg	*m;
+
+	if ((m = inmsg_find(j->id)) != NULL)
+		inmsg_drop(m);
+	if (j->ok) {
+		char		 rcpts[1024];
+		size_t		 l = 0;
+		int		 i;
+
+		rcpts[0] = '\0';
+		for (i = 0; i < j->env.nrcpt && l < sizeof(rcpts); i++)
+			l += snprintf(rcpts + l, sizeof(rcpts) - l, "%s<%s>",
+			    i ? "," : "", j->env.rcpts[i]);
+		log_info("id=%s event=Reception from=<%s> rcpt=%s nrcpt=%d "
+		    "size=%" PRIu64 " client=[%s] helo=%s", j->id, j->env.from,
+		    rcpts, j->env.nrcpt, j->env.size, j->env.client,
+		    j->env.helo);
+		queue_insert(&j->env);
+	} else {
+		log_warnx("id=%s: commit failed: %s", j->id, j->reason);
+		spool_abort_message(j->id);
+	}
+	queued_reply_commit(j->worker, j->gen, j->sessid, j->id, j->ok,
+	    j->ok ? "" : j->reason);
+	envelope_clear(&j->env);
+	free(j->envtext);
+	free(j);
+	if (q->shutdown && !commit_busy())
+		event_base_loopexit(q->base, NULL);
+}
+
+static int
+queued_open(int worker, uint32_t sessid)
+{
+	struct inmsg	*m;
+	struct mbuf	 mb;
+	char		 id[MSGID_LEN + 1];
+	int		 fd;
+
+	if (q->shutdown || (fd = spool_open_message(id)) == -1) {
+		const char *why = q->shutdown ? "shutting down" : strerror(errno);
+
+		if (!q->shutdown)
+			log_warn("spool: cannot create a message file");
+		m_create(&mb, IMSG_QUEUED_MSG_FD, sessid, -1);
+		m_add_string(&mb, "");
+		m_add_string(&mb, why);
+		return chan_send(q->workers[worker], &mb);
+	}
+	m = xcalloc(1, sizeof(*m));
+	strlcpy(m->id, id, sizeof(m->id));
+	m->worker = worker;
+	m->gen = q->gens[worker];
+	RB_INSERT(inmsg_tree, &q->incoming, m);
+	m_create(&mb, IMSG_QUEUED_MSG_FD, sessid, fd);
+	m_add_string(&mb, id);
+	m_add_string(&mb, "");
+	return chan_send(q->workers[worker], &mb);
+}
+
+static int
+queued_commit(int worker, uint32_t sessid, struct mreader *r)
+{
+	struct commit_job *j;
+	struct inmsg	*m;
+	const char	*id, *helo, *client, *from, *body, *rcpt;
+	uint64_t	 size;
+	int64_t		 arrival;
+	uint32_t	 n, i;
+
+	if (m_get_string(r, &id) == -1 || m_get_string(r, &helo) == -1 ||
+	    m_get_string(r, &client) == -1 || m_get_string(r, &from) == -1 ||
+	    m_get_string(r, &body) == -1 || m_get_u64(r, &size) == -1 ||
+	    m_get_i64(r, &arrival) == -1 || m_get_u32(r, &n) == -1 ||
+	    n == 0 || n > 100000)
+		return -1;
+	j = xcalloc(1, sizeof(*j));
+	strlcpy(j->id, id, sizeof(j->id));
+	j->worker = worker;
+	j->gen = q->gens[worker];
+	j->sessid = sessid;
+	j->env.helo = xstrdup(helo);
+	j->env.client = xstrdup(client);
+	j->env.from = xstrdup(from);
+	j->env.body = xstrdup(body);
+	j->env.size = size;
+	j->env.arrival = arrival;
+	j->env.rcpts = xcalloc(n, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		if (m_get_string(r, &rcpt) == -1)
+			break;
+		j->env.rcpts[j->env.nrcpt++] = xstrdup(rcpt);
+	}
+	if (i < n || m_end(r) == -1) {
+		envelope_clear(&j->env);
+		free(j);
+		return -1;
+	}
+	strlcpy(j->env.id, j->id, sizeof(j->env.id));
+
+	m = inmsg_find(id);
+	if (m == NULL || m->worker != worker || m->gen != q->gens[worker] ||
+	    m->committing) {
+		queued_reply_commit(worker, j->gen, sessid, id, 0,
+		    "unknown message");
+		envelope_clear(&j->env);
+		free(j);
+		return 0;
+	}
+	if (envelope_encode(&j->env, &j->envtext, &j->envlen) == -1) {
+		queued_reply_commit(worker, j->gen, sessid, id, 0,
+		    "cannot encode envelope");
+		spool_abort_message(id);
+		inmsg_drop(m);
+		envelope_clear(&j->env);
+		free(j);
+		return 0;
+	}
+	m->committing = 1;
+	commit_submit(j);
+	return 0;
+}
+
+static int
+worker_index(struct chan *c)
+{
+	return (int)(intptr_t)c->arg;
+}
+
+static int
+queued_imsg_smtpd(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+	struct inmsg	*m;
+	const char	*id;
+	int		 w = worker_index(c);
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_SMTPD_MSG_OPEN:
+		if (m_end(&r) == -1)
+			return -1;
+		return queued_open(w, im->hdr.peerid) == -1 ? -1 : 0;
+	case IMSG_SMTPD_MSG_COMMIT:
+		return queued_commit(w, im->hdr.peerid, &r);
+	case IMSG_SMTPD_MSG_ABORT:
+		if (m_get_string(&r, &id) == -1 || m_end(&r) == -1)
+			return -1;
+		if ((m = inmsg_find(id)) != NULL && m->worker == w &&
+		    !m->committing) {
+			spool_abort_message(id);
+			inmsg_drop(m);
+		}
+		return 0;
+	case IMSG_SMTPD_MSG_STATUS:
+		if (m_get_string(&r, &id) == -1 || m_end(&r) == -1)
+			return -1;
+		queued_reply_commit(w, q->gens[w], im->hdr.peerid, id,
+		    queue_find(id) != NULL, "not committed");
+		return 0;
+	}
+	log_warnx("smtpd[%d]: unexpected message type %u", w, im->hdr.type);
+	return -1;
+}
+
+/* An smtpd went away: forget the messages it was still receiving. */
+static void
+queued_smtpd_closed(struct chan *c)
+{
+	struct inmsg	*m, *next;
+	int		 w = worker_index(c);
+	uint64_t	 gen = q->gens[w];
+
+	if (q->workers[w] != c)
+		return;
+	q->workers[w] = NULL;
+	RB_FOREACH_SAFE(m, inmsg_tree, &q->incoming, next) {
+		if (m->worker != w || m->gen != gen || m->committing)
+			continue;
+		spool_abort_message(m->id);
+		inmsg_drop(m);
+	}
+}
+
+static char	 worker_names[QUEUED_MAX_WORKERS][16];
+
+static int
+queued_imsg(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+	uint32_t	 w;
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_MASTER_PEER:
+		if (m_get_u32(&r, &w) == -1 || m_end(&r) == -1 ||
+		    w >= QUEUED_MAX_WORKERS || im->fd == -1)
+			return -1;
+		if (q->workers[w] != NULL) {
+			struct chan *old = q->workers[w];
+
+			queued_smtpd_closed(old);
+			chan_free(old);
+		}
+		snprintf(worker_names[w], sizeof(worker_names[w]),
+		    "smtpd[%u]", w);
+		q->gens[w] = ++q->nextgen;
+		q->workers[w] = chan_new(q->base, im->fd, worker_names[w],
+		    queued_imsg_smtpd, queued_smtpd_closed, (void *)(intptr_t)w);
+		return 0;
+	}
+	log_warnx("master: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+static void
+queued_master_closed(struct chan *c)
+{
+	/* petreld is gone: nobody will supervise us; finish and exit */
+	q->master = NULL;
+	q->shutdown = 1;
+	if (!commit_busy())
+		event_base_loopexit(q->base, NULL);
+}
+
+static void
+queued_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	q->shutdown = 1;
+	if (!commit_busy())
+		event_base_loopexit(q->base, NULL);
+}
+
+void
+queued_main(struct proc_args *pa)
+{
+	struct petrel_conf *conf = pa->conf;
+	struct event	*sigterm, *sigint;
+	int		 chrooted = 0;
+
+	proc_child_init(pa, "queue manager");
+	q = xcalloc(1, sizeof(*q));
+	q->conf = conf;
+	RB_INIT(&q->incoming);
+	RB_INIT(&q->messages);
+	RB_INIT(&q->domains);
+
+	if (conf->privsep && geteuid() == 0) {
+		priv_drop("queued", 1, conf->queued_user, conf->spool_dir);
+		chrooted = 1;
+	} else
+		priv_drop("queued", 0, NULL, NULL);
+	spool_init(conf->spool_dir, chrooted);
+
+	if ((q->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigterm = evsignal_new(q->base, SIGTERM, queued_sigterm, NULL);
+	sigint = evsignal_new(q->base, SIGINT, queued_sigterm, NULL);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	commit_init();
+	spool_recover();
+
+	q->master = chan_new(q->base, PROC_MASTER_FD, "master", queued_imsg,
+	    queued_master_closed, NULL);
+	chan_compose(q->master, IMSG_CHILD_READY, 0, -1, NULL, 0);
+	event_base_dispatch(q->base);
+	log_debug("queued: exiting");
+	exit(0);
+}

@@ -1,0 +1,780 @@
+/*
+ * session.c - one SMTP server session (RFC 5321 with PIPELINING,
+ * SIZE, 8BITMIME, ENHANCEDSTATUSCODES).
+ *
+ * Commands are taken from the input buffer one line at a time, so a
+ * pipelined batch is answered in order and its replies leave in one
+ * write.  A command that needs queued (DATA, end of data) stops the
+ * loop until the answer comes back; nothing blocks.  Message text is
+ * kept in SMTP wire form (CRLF, still dot-stuffed) so that deliverd
+ * can send it as it lies in the spool.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+#include "smtpd.h"
+#include "wire.h"
+
+#define SESSION_MAX_ERRORS	20
+#define SESSION_OBUF		(64 * 1024)
+
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+static void	session_process(struct session *);
+static void	session_free(struct session *);
+
+static int
+session_cmp(struct session *a, struct session *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+RB_GENERATE(session_tree, session, entry, session_cmp);
+
+struct session *
+session_find(uint32_t id)
+{
+	struct session	 key;
+
+	key.id = id;
+	return RB_FIND(session_tree, &sd->sessions, &key);
+}
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Say the last word and close once it has been written. */
+static void
+session_close_with(struct session *s, const char *reply)
+{
+	if (reply != NULL)
+		session_reply(s, "%s", reply);
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_free(s);
+}
+
+/* An error reply; too many of them end the session, as in Postfix. */
+static void
+session_error(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_error(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (++s->errors >= SESSION_MAX_ERRORS) {
+		log_info("smtp client=[%s] event=Rejection reason=\"too many "
+		    "errors\"", s->addr);
+		session_close_with(s, "421 4.7.0 Too many errors, closing "
+		    "connection");
+	}
+}
+
+static void
+session_reset(struct session *s)
+{
+	int	 i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	s->have_from = 0;
+	s->from[0] = '\0';
+	s->body8 = 0;
+	s->msgid[0] = '\0';
+	s->size = 0;
+	s->toobig = s->longline = s->inlong = s->writeerr = 0;
+}
+
+static void
+session_abort_message(struct session *s)
+{
+	struct mbuf	 m;
+
+	if (s->datafd != -1) {
+		close(s->datafd);
+		s->datafd = -1;
+	}
+	free(s->obuf);
+	s->obuf = NULL;
+	s->olen = 0;
+	if (s->msgid[0] != '\0' && sd->queue != NULL) {
+		m_create(&m, IMSG_SMTPD_MSG_ABORT, s->id, -1);
+		m_add_string(&m, s->msgid);
+		smtpd_queue_send(&m);
+	}
+	s->msgid[0] = '\0';
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->state == S_DATA)
+		session_abort_message(s);
+	else if (s->datafd != -1) {
+		close(s->datafd);
+		s->datafd = -1;
+	}
+	free(s->obuf);
+	if (s->parked)
+		TAILQ_REMOVE(&sd->parked, s, wentry);
+	RB_REMOVE(session_tree, &sd->sessions, s);
+	session_reset(s);
+	bufferevent_free(s->bev);
+	free(s);
+	sd->nsessions--;
+	smtpd_session_gone();
+}
+
+void
+session_accept(int fd, struct sockaddr *sa, socklen_t salen)
+{
+	struct session	*s;
+	struct timeval	 tv;
+	int		 i;
+
+	s = xcalloc(1, sizeof(*s));
+	s->id = ++sd->nextid;
+	s->datafd = -1;
+	memcpy(&s->ss, sa, salen);
+	sa_to_text(sa, s->addr, sizeof(s->addr));
+	for (i = 0; i < sd->conf->smtpd_nrelay_from; i++)
+		if (netmask_match(&sd->conf->smtpd_relay_from[i], sa)) {
+			s->relay_ok = 1;
+			break;
+		}
+	s->bev = bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		close(fd);
+		free(s);
+		return;
+	}
+	RB_INSERT(session_tree, &sd->sessions, s);
+	sd->nsessions++;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	tv.tv_sec = sd->conf->smtpd_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (sd->nsessions > sd->conf->smtpd_max_sessions) {
+		session_close_with(s, "421 4.3.2 Too many sessions, try "
+		    "again later");
+		return;
+	}
+	session_reply(s, "220 %s ESMTP petrel", sd->conf->hostname);
+}
+
+/* --- commands ------------------------------------------------------ */
+
+static void
+cmd_helo(struct session *s, char *args, int esmtp)
+{
+	const char	*h;
+
+	if (*args == '\0' || strchr(args, ' ') != NULL) {
+		session_error(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	session_reset(s);
+	strlcpy(s->helo, args, sizeof(s->helo));
+	s->esmtp = esmtp;
+	h = sd->conf->hostname;
+	if (!esmtp) {
+		session_reply(s, "250 %s", h);
+		return;
+	}
+	session_reply(s, "250-%s", h);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %" PRIu64, sd->conf->smtpd_max_message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+cmd_mail(struct session *s, char *args)
+{
+	struct smtp_param params[SMTP_MAX_PARAMS];
+	const char	*err;
+	int		 n, i, body8 = 0;
+
+	if (s->helo[0] == '\0') {
+		session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->have_from) {
+		session_error(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (smtp_parse_path(args, "FROM:", s->from, sizeof(s->from), params,
+	    &n, &err) == -1) {
+		if (strncasecmp(args, "FROM:", 5) != 0)
+			session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		else
+			session_error(s, "501 %s", err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!s->esmtp) {
+			session_error(s, "555 5.5.4 Parameters need EHLO");
+			return;
+		}
+		if (strcasecmp(params[i].key, "SIZE") == 0 &&
+		    params[i].value != NULL) {
+			uint64_t	 sz;
+			char		*end;
+
+			errno = 0;
+			sz = strtoull(params[i].value, &end, 10);
+			if (errno || *end || end == params[i].value) {
+				session_error(s, "501 5.5.4 Bad SIZE value");
+				return;
+			}
+			if (sz > sd->conf->smtpd_max_message_size) {
+				session_error(s, "552 5.3.4 Message size "
+				    "exceeds fixed limit");
+				return;
+			}
+		} else if (strcasecmp(params[i].key, "BODY") == 0 &&
+		    params[i].value != NULL &&
+		    (strcasecmp(params[i].value, "8BITMIME") == 0 ||
+		    strcasecmp(params[i].value, "7BIT") == 0)) {
+			body8 = strcasecmp(params[i].value, "8BITMIME") == 0;
+		} else {
+			session_error(s, "555 5.5.4 Unsupported option: %s",
+			    params[i].key);
+			return;
+		}
+	}
+	s->have_from = 1;
+	s->body8 = body8;
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+cmd_rcpt(struct session *s, char *args)
+{
+	struct smtp_param params[SMTP_MAX_PARAMS];
+	char		 path[SMTP_PATH_MAX + 1];
+	const char	*err;
+	char		**n;
+	int		 np;
+
+	if (!s->have_from) {
+		session_error(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (smtp_parse_path(args, "TO:", path, sizeof(path), params, &np,
+	    &err) == -1) {
+		if (strncasecmp(args, "TO:", 3) != 0)
+			session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		else
+			session_error(s, "501 %s", err);
+		return;
+	}
+	if (path[0] == '\0') {
+		session_error(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	if (np > 0) {
+		session_error(s, "555 5.5.4 Unsupported option: %s",
+		    params[0].key);
+		return;
+	}
+	if (!s->relay_ok) {
+		log_info("smtp client=[%s] event=Rejection rcpt=<%s> "
+		    "reason=\"relay access denied\"", s->addr, path);
+		session_error(s, "554 5.7.1 <%s>: Relay access denied", path);
+		return;
+	}
+	if (s->nrcpt >= sd->conf->smtpd_max_recipients) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if ((n = reallocarray(s->rcpts, s->nrcpt + 1, sizeof(*n))) == NULL) {
+		session_reply(s, "452 4.3.1 Insufficient system resources");
+		return;
+	}
+	s->rcpts = n;
+	s->rcpts[s->nrcpt++] = xstrdup(path);
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+session_request_open(struct session *s)
+{
+	struct mbuf	 m;
+
+	if (sd->queue == NULL) {
+		session_queue_lost(s);
+		return;
+	}
+	m_create(&m, IMSG_SMTPD_MSG_OPEN, s->id, -1);
+	smtpd_queue_send(&m);
+}
+
+static void
+cmd_data(struct session *s, char *args)
+{
+	if (*args != '\0') {
+		session_error(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (!s->have_from) {
+		session_error(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		session_error(s, "503 5.5.1 Error: need RCPT command");
+		return;
+	}
+	s->state = S_WAIT_OPEN;
+	session_request_open(s);
+}
+
+static void
+session_command(struct session *s, char *line)
+{
+	enum smtp_cmd	 cmd;
+	char		*args;
+
+	if (sd->shutdown && !s->have_from) {
+		session_close_with(s, "421 4.3.2 Service shutting down");
+		return;
+	}
+	cmd = smtp_parse_verb(line, &args);
+	switch (cmd) {
+	case SMTP_CMD_HELO:
+		cmd_helo(s, args, 0);
+		break;
+	case SMTP_CMD_EHLO:
+		cmd_helo(s, args, 1);
+		break;
+	case SMTP_CMD_MAIL:
+		cmd_mail(s, args);
+		break;
+	case SMTP_CMD_RCPT:
+		cmd_rcpt(s, args);
+		break;
+	case SMTP_CMD_DATA:
+		cmd_data(s, args);
+		break;
+	case SMTP_CMD_RSET:
+		if (*args != '\0') {
+			session_error(s, "501 5.5.4 Syntax: RSET");
+			break;
+		}
+		session_reset(s);
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_CMD_NOOP:
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_CMD_QUIT:
+		session_close_with(s, "221 2.0.0 Bye");
+		break;
+	case SMTP_CMD_VRFY:
+		if (*args == '\0')
+			session_error(s, "501 5.5.4 Syntax: VRFY address");
+		else
+			session_reply(s, "252 2.0.0 Cannot VRFY user, but "
+			    "will accept message and attempt delivery");
+		break;
+	case SMTP_CMD_HELP:
+		session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT "
+		    "DATA RSET NOOP QUIT VRFY HELP");
+		break;
+	case SMTP_CMD_EXPN:
+	case SMTP_CMD_STARTTLS:
+	case SMTP_CMD_AUTH:
+	case SMTP_CMD_BDAT:
+		session_error(s, "502 5.5.1 Error: command not implemented");
+		break;
+	case SMTP_CMD_UNKNOWN:
+		session_error(s, "500 5.5.2 Error: command not recognized");
+		break;
+	}
+}
+
+/* One command line; 0 when more input is needed. */
+static int
+session_cmd_line(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr p;
+	char		 line[SMTP_CMDLINE_MAX + 1];
+	size_t		 eol, len;
+
+	p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+	if (p.pos == -1) {
+		if (evbuffer_get_length(in) > SMTP_CMDLINE_MAX) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			s->discard_cmd = 1;
+		}
+		return 0;
+	}
+	len = p.pos;
+	if (s->discard_cmd || len > SMTP_CMDLINE_MAX - 2) {
+		evbuffer_drain(in, len + eol);
+		s->discard_cmd = 0;
+		session_error(s, "500 5.5.2 Error: line too long");
+		return 1;
+	}
+	evbuffer_remove(in, line, len);
+	evbuffer_drain(in, eol);
+	line[len] = '\0';
+	if (memchr(line, '\0', len) != NULL) {
+		session_error(s, "500 5.5.2 Error: NUL character in command");
+		return 1;
+	}
+	session_command(s, line);
+	return 1;
+}
+
+/* --- message text -------------------------------------------------- */
+
+static void
+session_flush_text(struct session *s)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < s->olen && !s->writeerr) {
+		if ((n = write(s->datafd, s->obuf + off, s->olen - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("id=%s: spool write", s->msgid);
+			s->writeerr = 1;
+			break;
+		}
+		off += n;
+	}
+	s->olen = 0;
+}
+
+static void
+session_add_text(struct session *s, const char *p, size_t len)
+{
+	if (s->toobig || s->longline || s->writeerr)
+		return;
+	if (s->olen + len > SESSION_OBUF)
+		session_flush_text(s);
+	if (len > SESSION_OBUF) {
+		s->writeerr = 1;
+		return;
+	}
+	memcpy(s->obuf + s->olen, p, len);
+	s->olen += len;
+}
+
+static void
+session_received_header(struct session *s)
+{
+	char		 hdr[1024], date[64];
+	struct tm	 tm;
+	time_t		 now = s->arrival;
+	int		 n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	n = snprintf(hdr, sizeof(hdr),
+	    "Received: from %s ([%s])\r\n"
+	    "\tby %s (petrel) with %s id %s%s%s%s;\r\n"
+	    "\t%s\r\n",
+	    s->helo, s->addr, sd->conf->hostname,
+	    s->esmtp ? "ESMTP" : "SMTP", s->msgid,
+	    s->nrcpt == 1 ? "\r\n\tfor <" : "",
+	    s->nrcpt == 1 ? s->rcpts[0] : "",
+	    s->nrcpt == 1 ? ">" : "", date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		session_add_text(s, hdr, n);
+}
+
+/* queued lent us a spool file (or could not). */
+void
+session_opened(struct session *s, int fd, const char *id, const char *reason)
+{
+	if (s->state != S_WAIT_OPEN) {
+		/* not expected here; give it back */
+		struct mbuf m;
+
+		if (fd != -1)
+			close(fd);
+		if (*id) {
+			m_create(&m, IMSG_SMTPD_MSG_ABORT, s->id, -1);
+			m_add_string(&m, id);
+			smtpd_queue_send(&m);
+		}
+		return;
+	}
+	if (fd == -1) {
+		log_warnx("client=[%s]: no spool file: %s", s->addr, reason);
+		session_reply(s, "451 4.3.0 Error: queue file write error");
+		s->state = S_CMD;
+		session_reset(s);
+		session_process(s);
+		return;
+	}
+	s->datafd = fd;
+	strlcpy(s->msgid, id, sizeof(s->msgid));
+	s->obuf = malloc(SESSION_OBUF);
+	if (s->obuf == NULL)
+		s->writeerr = 1;
+	s->olen = 0;
+	s->size = 0;
+	s->arrival = time(NULL);
+	session_received_header(s);
+	s->state = S_DATA;
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_process(s);
+}
+
+static void
+session_send_commit(struct session *s)
+{
+	struct mbuf	 m;
+	int		 i;
+
+	m_create(&m, IMSG_SMTPD_MSG_COMMIT, s->id, -1);
+	m_add_string(&m, s->msgid);
+	m_add_string(&m, s->helo);
+	m_add_string(&m, s->addr);
+	m_add_string(&m, s->from);
+	m_add_string(&m, s->body8 ? "8BITMIME" : "7BIT");
+	m_add_u64(&m, s->size);
+	m_add_i64(&m, s->arrival);
+	m_add_u32(&m, s->nrcpt);
+	for (i = 0; i < s->nrcpt; i++)
+		m_add_string(&m, s->rcpts[i]);
+	smtpd_queue_send(&m);
+}
+
+static void
+session_data_end(struct session *s)
+{
+	const char	*reply = NULL;
+
+	session_flush_text(s);
+	if (s->datafd != -1) {
+		close(s->datafd);
+		s->datafd = -1;
+	}
+	free(s->obuf);
+	s->obuf = NULL;
+	if (s->toobig)
+		reply = "552 5.3.4 Error: message too big";
+	else if (s->longline)
+		reply = "500 5.5.6 Error: message line longer than 998 "
+		    "characters";
+	else if (s->writeerr)
+		reply = "451 4.3.0 Error: queue file write error";
+	if (reply != NULL) {
+		log_info("id=%s client=[%s] event=Rejection reason=\"%s\"",
+		    s->msgid, s->addr, reply);
+		s->state = S_CMD;
+		session_abort_message(s);
+		session_reset(s);
+		session_error(s, "%s", reply);
+		return;
+	}
+	s->state = S_WAIT_COMMIT;
+	if (sd->queue == NULL) {
+		session_queue_lost(s);
+		return;
+	}
+	session_send_commit(s);
+}
+
+/* Message text lines; 0 when more input is needed. */
+static int
+session_data(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr p;
+	size_t		 eol, len;
+	char		 line[SMTP_LINE_MAX + 2];
+	uint64_t	 max = sd->conf->smtpd_max_message_size;
+
+	for (;;) {
+		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+		if (p.pos == -1) {
+			len = evbuffer_get_length(in);
+			if (len > SMTP_LINE_MAX) {
+				s->longline = s->inlong = 1;
+				evbuffer_drain(in, len);
+			}
+			return 0;
+		}
+		len = p.pos;
+		if (s->inlong || len + 2 > SMTP_LINE_MAX) {
+			s->inlong = 0;
+			s->longline = 1;
+			evbuffer_drain(in, len + eol);
+			continue;
+		}
+		evbuffer_remove(in, line, len);
+		evbuffer_drain(in, eol);
+		if (len == 1 && line[0] == '.') {
+			session_data_end(s);
+			return 1;
+		}
+		line[len] = '\r';
+		line[len + 1] = '\n';
+		s->size += len + 2;
+		if (s->size > max)
+			s->toobig = 1;
+		session_add_text(s, line, len + 2);
+	}
+}
+
+void
+session_committed(struct session *s, const char *id, int ok,
+    const char *reason)
+{
+	if (s->state != S_WAIT_COMMIT || strcmp(id, s->msgid) != 0)
+		return;
+	if (ok)
+		session_reply(s, "250 2.0.0 Ok: queued as %s", s->msgid);
+	else {
+		log_warnx("id=%s client=[%s]: commit failed: %s", s->msgid,
+		    s->addr, reason);
+		session_reply(s, "451 4.3.0 Error: queue file write error");
+	}
+	s->state = S_CMD;
+	session_reset(s);
+	session_process(s);
+}
+
+/*
+ * queued went away.  A session waiting for a spool file or a commit
+ * is parked until the restarted queued is wired back; text already
+ * streaming carries on and parks at its end.
+ */
+void
+session_queue_lost(struct session *s)
+{
+	if (s->parked || (s->state != S_WAIT_OPEN && s->state != S_WAIT_COMMIT))
+		return;
+	s->parked = 1;
+	TAILQ_INSERT_TAIL(&sd->parked, s, wentry);
+}
+
+/*
+ * queued is back.  A parked DATA asks again for a file; a message
+ * whose commit was under way asks whether it was committed (the new
+ * queued knows from the spool), so the client gets the true answer.
+ */
+void
+session_queue_back(struct session *s)
+{
+	struct mbuf	 m;
+
+	s->parked = 0;
+	if (s->state == S_WAIT_OPEN)
+		session_request_open(s);
+	else if (s->state == S_WAIT_COMMIT) {
+		m_create(&m, IMSG_SMTPD_MSG_STATUS, s->id, -1);
+		m_add_string(&m, s->msgid);
+		smtpd_queue_send(&m);
+	}
+}
+
+void
+session_shutdown(struct session *s)
+{
+	if (s->state == S_CMD && !s->have_from)
+		session_close_with(s, "421 4.3.2 Service shutting down");
+}
+
+static void
+session_process(struct session *s)
+{
+	for (;;) {
+		switch (s->state) {
+		case S_CMD:
+			if (!session_cmd_line(s))
+				return;
+			break;
+		case S_DATA:
+			if (!session_data(s))
+				return;
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == S_CLOSING)
+		session_free(s);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->state == S_CLOSING) {
+			session_free(s);
+			return;
+		}
+		log_info("smtp client=[%s] event=Timeout state=%d", s->addr,
+		    s->state);
+		if (s->state == S_DATA)
+			session_abort_message(s);
+		s->state = S_CMD;
+		session_close_with(s, "421 4.4.2 Error: timeout exceeded");
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	/* EOF or error: a session in WAIT_COMMIT leaves its message to queued */
+	session_free(s);
+}

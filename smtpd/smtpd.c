@@ -1,0 +1,233 @@
+/*
+ * smtpd.c - an SMTP server worker's life: chroot and drop privileges,
+ * accept on the listeners petreld bound, and take queued's answers.
+ * smtpd_imsg() and smtpd_imsg_queue() are where messages land.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "priv.h"
+#include "proc.h"
+#include "smtpd.h"
+#include "wire.h"
+
+struct smtpd	*sd;
+
+int
+smtpd_queue_send(struct mbuf *m)
+{
+	if (sd->queue == NULL) {
+		m_discard(m);
+		return -1;
+	}
+	return chan_send(sd->queue, m);
+}
+
+static void
+smtpd_maybe_exit(void)
+{
+	if (sd->shutdown && sd->nsessions == 0)
+		event_base_loopexit(sd->base, NULL);
+}
+
+void
+smtpd_session_gone(void)
+{
+	smtpd_maybe_exit();
+}
+
+static void
+smtpd_accept_cb(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 len;
+	int		 fd, n;
+
+	/* take what is waiting, but let other workers have a share */
+	for (n = 0; n < 32; n++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ECONNABORTED && errno != EINTR)
+				log_warn("accept");
+			return;
+		}
+		session_accept(fd, (struct sockaddr *)&ss, len);
+	}
+}
+
+static int
+smtpd_imsg_queue(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+	struct session	*s;
+	const char	*id, *reason;
+	uint8_t		 ok;
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_QUEUED_MSG_FD:
+		if (m_get_string(&r, &id) == -1 ||
+		    m_get_string(&r, &reason) == -1 || m_end(&r) == -1)
+			return -1;
+		if ((s = session_find(im->hdr.peerid)) == NULL) {
+			/* the client left while we waited */
+			struct mbuf m;
+
+			if (im->fd != -1)
+				close(im->fd);
+			if (*id) {
+				m_create(&m, IMSG_SMTPD_MSG_ABORT, 0, -1);
+				m_add_string(&m, id);
+				smtpd_queue_send(&m);
+			}
+			return 0;
+		}
+		if ((im->fd == -1) != (*id == '\0')) {
+			if (im->fd != -1)
+				close(im->fd);
+			return -1;
+		}
+		session_opened(s, im->fd, id, reason);
+		return 0;
+	case IMSG_QUEUED_COMMIT:
+		if (m_get_string(&r, &id) == -1 || m_get_u8(&r, &ok) == -1 ||
+		    m_get_string(&r, &reason) == -1 || m_end(&r) == -1)
+			return -1;
+		if ((s = session_find(im->hdr.peerid)) != NULL)
+			session_committed(s, id, ok, reason);
+		return 0;
+	}
+	log_warnx("queued: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+static void
+smtpd_queue_closed(struct chan *c)
+{
+	struct session	*s;
+
+	if (sd->queue != c)
+		return;
+	sd->queue = NULL;
+	log_debug("smtpd[%d]: lost queued; parking sessions", sd->index);
+	RB_FOREACH(s, session_tree, &sd->sessions)
+		session_queue_lost(s);
+}
+
+static int
+smtpd_imsg(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+	struct session	*s;
+	uint32_t	 w;
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_MASTER_PEER:
+		if (m_get_u32(&r, &w) == -1 || m_end(&r) == -1 ||
+		    im->fd == -1)
+			return -1;
+		if (sd->queue != NULL) {
+			struct chan *old = sd->queue;
+
+			smtpd_queue_closed(old);
+			chan_free(old);
+		}
+		sd->queue = chan_new(sd->base, im->fd, "queued",
+		    smtpd_imsg_queue, smtpd_queue_closed, NULL);
+		while ((s = TAILQ_FIRST(&sd->parked)) != NULL) {
+			TAILQ_REMOVE(&sd->parked, s, wentry);
+			session_queue_back(s);
+		}
+		return 0;
+	}
+	log_warnx("master: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+static void
+smtpd_stop(void)
+{
+	struct session	*s, *next;
+	int		 i;
+
+	if (sd->shutdown)
+		return;
+	sd->shutdown = 1;
+	for (i = 0; i < sd->nlisten; i++) {
+		event_del(sd->listen_ev[i]);
+		close(event_get_fd(sd->listen_ev[i]));
+	}
+	RB_FOREACH_SAFE(s, session_tree, &sd->sessions, next)
+		session_shutdown(s);
+	smtpd_maybe_exit();
+}
+
+static void
+smtpd_master_closed(struct chan *c)
+{
+	sd->master = NULL;
+	smtpd_stop();
+}
+
+static void
+smtpd_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	smtpd_stop();
+}
+
+void
+smtpd_main(struct proc_args *pa)
+{
+	struct petrel_conf *conf = pa->conf;
+	struct event	*sigterm, *sigint;
+	char		 title[32];
+	int		 i;
+
+	snprintf(title, sizeof(title), "smtp server %d", pa->index);
+	proc_child_init(pa, title);
+	sd = xcalloc(1, sizeof(*sd));
+	sd->conf = conf;
+	sd->index = pa->index;
+	RB_INIT(&sd->sessions);
+	TAILQ_INIT(&sd->parked);
+
+	priv_drop("smtpd", conf->privsep, conf->smtpd_user,
+	    conf->smtpd_chroot);
+
+	if ((sd->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigterm = evsignal_new(sd->base, SIGTERM, smtpd_sigterm, NULL);
+	sigint = evsignal_new(sd->base, SIGINT, smtpd_sigterm, NULL);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+
+	sd->nlisten = conf->smtpd_nlisten;
+	for (i = 0; i < sd->nlisten; i++) {
+		int	 fd = PROC_LISTEN_FD + i;
+
+		evutil_make_socket_nonblocking(fd);
+		sd->listen_ev[i] = event_new(sd->base, fd, EV_READ | EV_PERSIST,
+		    smtpd_accept_cb, NULL);
+		event_add(sd->listen_ev[i], NULL);
+	}
+	sd->master = chan_new(sd->base, PROC_MASTER_FD, "master", smtpd_imsg,
+	    smtpd_master_closed, NULL);
+	chan_compose(sd->master, IMSG_CHILD_READY, 0, -1, NULL, 0);
+	event_base_dispatch(sd->base);
+	exit(0);
+}

@@ -1,0 +1,101 @@
+/*
+ * smtpd.h - an SMTP server worker: accepts on the shared listeners,
+ * runs many sessions on one event loop, streams DATA into spool files
+ * lent by queued.
+ */
+#ifndef PETREL_SMTPD_H
+#define PETREL_SMTPD_H
+
+#include <bsd/sys/queue.h>
+#include <bsd/sys/tree.h>
+#include <sys/socket.h>
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "envelope.h"
+#include "smtp.h"
+
+enum sess_state {
+	S_CMD,		/* reading commands */
+	S_WAIT_OPEN,	/* DATA: waiting for queued's spool fd */
+	S_DATA,		/* streaming message text */
+	S_WAIT_COMMIT,	/* end of data: waiting for queued */
+	S_CLOSING,	/* flushing the last reply */
+};
+
+struct session {
+	RB_ENTRY(session) entry;
+	TAILQ_ENTRY(session) wentry;	/* parked while queued is away */
+	uint32_t	 id;
+	struct bufferevent *bev;
+	struct sockaddr_storage ss;
+	char		 addr[64];
+	enum sess_state	 state;
+	int		 parked;
+	int		 esmtp;
+	int		 relay_ok;
+	int		 errors;
+	char		 helo[SMTP_DOMAIN_MAX + 1];
+
+	/* transaction */
+	int		 have_from;
+	char		 from[SMTP_PATH_MAX + 1];
+	int		 body8;
+	char		**rcpts;
+	int		 nrcpt;
+
+	/* message text */
+	char		 msgid[MSGID_LEN + 1];
+	int		 datafd;
+	char		*obuf;
+	size_t		 olen;
+	uint64_t	 size;
+	int		 toobig;
+	int		 longline;
+	int		 inlong;	/* inside an over-long text line */
+	int		 writeerr;
+	int		 discard_cmd;	/* inside an over-long command */
+	int64_t		 arrival;
+};
+
+RB_HEAD(session_tree, session);
+RB_PROTOTYPE(session_tree, session, entry, session_cmp);
+TAILQ_HEAD(session_list, session);
+
+struct smtpd {
+	struct petrel_conf *conf;
+	struct event_base *base;
+	struct chan	*master;
+	struct chan	*queue;
+	int		 index;
+	struct event	*listen_ev[CONF_MAX_LISTEN];
+	int		 nlisten;
+	struct session_tree sessions;
+	struct session_list parked;
+	uint32_t	 nextid;
+	int		 nsessions;
+	int		 shutdown;
+};
+
+extern struct smtpd *sd;
+
+/* session.c */
+void	 session_accept(int fd, struct sockaddr *, socklen_t);
+void	 session_opened(struct session *, int fd, const char *id,
+	    const char *reason);
+void	 session_committed(struct session *, const char *id, int ok,
+	    const char *reason);
+void	 session_queue_lost(struct session *);
+void	 session_queue_back(struct session *);
+void	 session_shutdown(struct session *);
+struct session *session_find(uint32_t);
+
+/* smtpd.c */
+int	 smtpd_queue_send(struct mbuf *);
+void	 smtpd_session_gone(void);
+
+#endif
