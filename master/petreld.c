@@ -49,6 +49,7 @@ struct child {
 	pid_t		 pid;
 	struct chan	*chan;
 	int		 ready;
+	int		 ready_seen;	/* since the last start */
 	int		 backoff_ms;
 	time_t		 started;
 	struct event	*restart_ev;
@@ -113,7 +114,7 @@ master_imsg(struct chan *c, struct imsg *im)
 	case IMSG_CHILD_READY:
 		if (im->datalen != 0 || ch->ready)
 			return -1;
-		ch->ready = 1;
+		ch->ready = ch->ready_seen = 1;
 		log_debug("%s (pid %d) ready", ch->label, (int)ch->pid);
 		if (ch == &m.queued) {
 			for (i = 0; i < m.nsmtpd; i++) {
@@ -246,12 +247,19 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 			log_debug("%s (pid %d) %s", ch->label, (int)pid, how);
 			continue;
 		}
-		if (time(NULL) - ch->started >= STABLE_AFTER_S)
+		/*
+		 * A child that died after it was serving (a crash, kill -9)
+		 * comes back at once; one that keeps dying before it is
+		 * ready, or failing soon after start, backs off.
+		 */
+		if (ch->ready_seen && (WIFSIGNALED(status) ||
+		    time(NULL) - ch->started >= STABLE_AFTER_S))
 			ch->backoff_ms = BACKOFF_MIN_MS;
 		else if (ch->backoff_ms == 0)
 			ch->backoff_ms = BACKOFF_MIN_MS;
 		else if ((ch->backoff_ms *= 2) > BACKOFF_MAX_MS)
 			ch->backoff_ms = BACKOFF_MAX_MS;
+		ch->ready_seen = 0;
 		log_warnx("%s (pid %d) %s; restarting in %d ms", ch->label,
 		    (int)pid, how, ch->backoff_ms);
 		tv.tv_sec = ch->backoff_ms / 1000;

@@ -1,0 +1,154 @@
+# t/integration/lib.sh - shared by the integration tests: TAP output,
+# a private rsyslogd, petreld with a generated config, and cleanup of
+# everything started (by pid, never by name).
+#
+# Sourced by each t/integration/*.t; needs PETRELD and SRCDIR (t/run
+# sets them).
+
+set -u
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+: "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${PETRELD:=$SRCDIR/master/petreld}"
+T=$(mktemp -d /tmp/petrel-test.XXXXXX)
+chmod 755 "$T"
+_tap_n=0
+_tap_fail=0
+_pids=""
+
+plan() { echo "1..$1"; }
+ok() {		# ok COND-EXIT-STATUS DESCRIPTION
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" = 0 ]; then echo "ok $_tap_n - $2"
+	else echo "not ok $_tap_n - $2"; _tap_fail=$((_tap_fail + 1)); fi
+}
+is() {		# is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"
+	else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+}
+like() {	# like GOT REGEX DESCRIPTION
+	if printf '%s' "$1" | grep -Eq -- "$2"; then ok 0 "$3"
+	else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: /$2/"; fi
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+diag() { echo "# $*"; }
+
+cleanup() {
+	for p in $_pids; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $_pids; do
+		for _ in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+	done
+	if [ "$_tap_fail" = 0 ] && [ -z "${KEEP:-}" ]; then
+		rm -rf "$T"
+	else
+		echo "# test files kept in $T"
+	fi
+}
+trap cleanup EXIT
+
+track() { _pids="$_pids $1"; }
+untrack() { _pids=$(echo "$_pids" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' '); }
+
+# wait_for SECONDS COMMAND...: poll (every 50 ms) until COMMAND succeeds
+wait_for() {
+	_limit=$(( $1 * 20 )); shift
+	_i=0
+	while [ $_i -lt $_limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+free_port() {
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port_open() {	# port_open HOST PORT
+	"$PY" -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$1" "$2"
+}
+
+# A private rsyslogd on $T/log.sock writing mail.* to $T/maillog.
+start_syslog() {
+	command -v rsyslogd >/dev/null || return 1
+	cat >"$T/rsyslog.conf" <<RS
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="$T/log.sock" CreatePath="on")
+\$WorkDirectory $T
+mail.*	$T/maillog
+RS
+	: >"$T/maillog"
+	rsyslogd -n -f "$T/rsyslog.conf" -i "$T/rsyslog.pid" >"$T/rsyslog.out" 2>&1 &
+	SYSLOG_PID=$!
+	track $SYSLOG_PID
+	wait_for 10 test -S "$T/log.sock"
+}
+
+# write_conf [EXTRA-SMTPD-LINES]: $T/petrel.conf for a test instance on $PORT
+write_conf() {
+	PORT=${PORT:-$(free_port)}
+	cat >"$T/petrel.conf" <<CONF
+[global]
+hostname = petrel.test
+spool_dir = $T/spool
+run_dir = $T/run
+privsep = ${PRIVSEP:-no}
+syslog_socket = ${SYSLOG_SOCKET-$T/log.sock}
+
+[smtpd]
+listen = 127.0.0.1:$PORT
+workers = ${WORKERS:-2}
+relay_from = ${RELAY_FROM:-127.0.0.0/8, ::1}
+chroot = $T/empty
+${1:-}
+CONF
+}
+
+# start_petrel: petreld -d in the background; waits for a banner.
+start_petrel() {
+	"$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf" >>"$T/petreld.out" 2>&1 &
+	PETREL_PID=$!
+	track $PETREL_PID
+	wait_for 20 banner_ok
+}
+banner_ok() {
+	"$PY" - "$PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+s.settimeout(2)
+ok = s.recv(512).startswith(b"220 ")
+s.sendall(b"QUIT\r\n")
+s.close()
+sys.exit(0 if ok else 1)
+PY
+}
+stop_petrel() {
+	kill -TERM "$PETREL_PID" 2>/dev/null
+	wait_for 20 sh -c "! kill -0 $PETREL_PID 2>/dev/null"
+	_rc=$?
+	wait "$PETREL_PID" 2>/dev/null
+	PETREL_RC=$?
+	untrack $PETREL_PID
+	return $_rc
+}
+
+# children of petreld: "PID NAME" per line, NAME from -x
+petrel_children() {
+	for c in $(cat /proc/"$PETREL_PID"/task/*/children 2>/dev/null); do
+		name=$(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null |
+		    sed -n 's/.* -x \([a-z]*\) -i \([0-9]*\).*/\1[\2]/p')
+		[ -n "$name" ] && echo "$c $name"
+	done
+}
+
+# chat LINES...: an SMTP dialogue, one reply per line sent (banner first)
+chat() { "$PY" "$SRCDIR/t/integration/smtpchat.py" 127.0.0.1 "$PORT" "$@"; }
+
+spool_count() { find "$T/spool/queue" -name '*.env' 2>/dev/null | wc -l; }

@@ -1,0 +1,93 @@
+#!/bin/bash
+# Protocol conformance: each bad input gets its reply and the session
+# goes on (checked with a NOOP or a full transaction afterwards).
+. "$(dirname "$0")/lib.sh"
+plan 34
+
+RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= write_conf "max_recipients = 3
+max_message_size = 10K
+timeout = 2s"
+start_petrel; ok $? "petreld is up"
+
+# case DESCRIPTION REGEX-FOR-LAST-REPLY-BEFORE-NOOP COMMANDS...
+# The dialogue ends with NOOP, whose reply must be 250: the session went on.
+case_() {
+	desc=$1 want=$2; shift 2
+	out=$(chat "$@" NOOP)
+	last=$(printf '%s\n' "$out" | tail -n 1)
+	bad=$(printf '%s\n' "$out" | tail -n 2 | head -n 1)
+	if printf '%s' "$bad" | grep -Eq -- "$want" &&
+	    printf '%s' "$last" | grep -q '^250 '; then
+		ok 0 "$desc"
+	else
+		ok 1 "$desc"; printf '%s\n' "$out" | sed 's/^/#   /'
+	fi
+}
+long=$(head -c 2000 /dev/zero | tr '\0' 'a')
+textlong=$(head -c 1200 /dev/zero | tr '\0' 'b')
+
+case_ "banner is 220 with the host name" '^220 petrel.test ESMTP' 
+case_ "MAIL before HELO: 503 5.5.1" '^503 5\.5\.1' "MAIL FROM:<a@example.org>"
+case_ "RCPT before MAIL: 503 5.5.1" '^503 5\.5\.1' "EHLO c.test" "RCPT TO:<b@example.net>"
+case_ "DATA before RCPT: 503 5.5.1" '^503 5\.5\.1' "EHLO c.test" "MAIL FROM:<a@example.org>" "DATA"
+case_ "DATA with an argument: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" "DATA now"
+case_ "unknown command: 500 5.5.2" '^500 5\.5\.2' "EHLO c.test" "FROBNICATE"
+case_ "EHLO without a name: 501 5.5.4" '^501 5\.5\.4' "EHLO"
+case_ "HELO without a name: 501 5.5.4" '^501 5\.5\.4' "HELO"
+case_ "MAIL without angle brackets: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL FROM:alice@example.org"
+case_ "MAIL with broken address: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" "MAIL FROM:<alice@>"
+case_ "MAIL without FROM: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL <a@example.org>"
+case_ "nested MAIL: 503 5.5.1" '^503 5\.5\.1' "EHLO c.test" "MAIL FROM:<a@example.org>" "MAIL FROM:<a@example.org>"
+case_ "SIZE above the limit: 552 5.3.4" '^552 5\.3\.4' "EHLO c.test" "MAIL FROM:<a@example.org> SIZE=999999999"
+case_ "unknown MAIL parameter: 555 5.5.4" '^555 5\.5\.4' "EHLO c.test" "MAIL FROM:<a@example.org> FOO=bar"
+case_ "MAIL parameter after HELO: 555 5.5.4" '^555 5\.5\.4' "HELO c.test" "MAIL FROM:<a@example.org> BODY=8BITMIME"
+case_ "RCPT with the null path: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<>"
+case_ "RCPT with a bad domain: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@-bad-.net>"
+case_ "too many recipients: 452 4.5.3" '^452 4\.5\.3' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b1@example.net>" "RCPT TO:<b2@example.net>" "RCPT TO:<b3@example.net>" "RCPT TO:<b4@example.net>"
+case_ "command line too long: 500 5.5.2" '^500 5\.5\.2' "EHLO c.test" "MAIL FROM:<$long@example.org>"
+case_ "NUL in a command: 500 5.5.2" '^500 5\.5\.2' "EHLO c.test" '@raw:NOOP\x00x\r\n'
+case_ "message too big after DATA: 552 5.3.4" '^552 5\.3\.4' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" "DATA" "@data:2000"
+case_ "text line over 1000 octets: 500 5.5.6" '^500 5\.5\.6' "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" "DATA" "@send:Subject: x\r\n\r\n$textlong\r\n" "."
+case_ "EXPN: 502 5.5.1" '^502 5\.5\.1' "EHLO c.test" "EXPN staff"
+case_ "STARTTLS (not offered): 502 5.5.1" '^502 5\.5\.1' "EHLO c.test" "STARTTLS"
+case_ "AUTH (not offered): 502 5.5.1" '^502 5\.5\.1' "EHLO c.test" "AUTH PLAIN AGFsaWNlAHNlY3JldA=="
+case_ "VRFY: 252" '^252 2\.0\.0' "EHLO c.test" "VRFY bob"
+case_ "HELP: 214" '^214 ' "HELP"
+case_ "RSET with an argument: 501 5.5.4" '^501 5\.5\.4' "RSET x"
+
+# a good transaction still works after errors in the same session
+out=$(chat "EHLO c.test" "FROB" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" \
+    "DATA" "@data:3" QUIT)
+like "$(printf '%s\n' "$out" | sed -n 7p)" '^250 2\.0\.0 Ok: queued as [0-9a-f]{16}$' \
+    "a message is accepted after an error in the same session"
+
+# the reply to the too-long text line is given after the dot, and the
+# rejected message was not queued
+is "$(spool_count)" 1 "only the accepted message is in the spool"
+
+# relay control: a client outside relay_from may not relay
+out=$(SRC_ADDR=127.0.0.3 chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" NOOP)
+like "$(printf '%s\n' "$out" | sed -n 4p)" '^554 5\.7\.1 <b@example\.net>: Relay access denied' \
+    "client outside relay_from: 554 5.7.1"
+like "$(printf '%s\n' "$out" | sed -n 5p)" '^250 ' "and its session goes on"
+
+# idle timeout: 421 4.4.2, then the server closes
+out=$("$PY" - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.settimeout(10)
+f = s.makefile("rb")
+f.readline()
+start = time.time()
+line = f.readline().decode().strip()
+rest = f.readline()
+print("%s|%s|%.0f" % (line, "CLOSED" if not rest else "OPEN", time.time() - start))
+PY
+)
+like "$out" '^421 4\.4\.2 .*\|CLOSED\|[23]$' "idle client gets 421 4.4.2 after the timeout and is disconnected"
+
+# too many errors end the session (as Postfix's hard error limit)
+args=()
+for i in $(seq 25); do args+=("BOGUS$i"); done
+out=$(chat "${args[@]}")
+like "$(printf '%s\n' "$out" | grep -m1 '^421')" '^421 4\.7\.0' "20 errors end the session with 421 4.7.0"
