@@ -131,6 +131,8 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 		} else if (klen == 3 && !memcmp(p, "end", 3) && !sp) {
 			ended = 1;
 		} else if (klen == 2 && !memcmp(p, "id", 2)) {
+			if (have_id)
+				goto dup;
 			if (vlen != MSGID_LEN) {
 				*err = "bad id";
 				goto bad;
@@ -147,6 +149,8 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 			char	*ep;
 			int	 is_size = klen == 4;
 
+			if (is_size ? have_size : have_arrival)
+				goto dup;
 			if (vlen == 0 || vlen >= sizeof(num)) {
 				*err = "bad number";
 				goto bad;

@@ -97,6 +97,8 @@ parse_duration(const char *s, int64_t *out)
 				break;
 		if (i == sizeof(units) / sizeof(units[0]))
 			return -1;
+		if (v * units[i].mult > INT64_MAX - total)
+			return -1;
 		total += v * units[i].mult;
 		any = 1;
 	}

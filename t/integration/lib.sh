@@ -139,12 +139,14 @@ stop_petrel() {
 	return $_rc
 }
 
-# children of petreld: "PID NAME" per line, NAME from -x
+# children of petreld: "PID NAME" per line (NAME: queued, smtpd[N]),
+# told apart by the process titles they set
 petrel_children() {
 	for c in $(cat /proc/"$PETREL_PID"/task/*/children 2>/dev/null); do
-		name=$(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null |
-		    sed -n 's/.* -x \([a-z]*\) -i \([0-9]*\).*/\1[\2]/p')
-		[ -n "$name" ] && echo "$c $name"
+		case "$(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null)" in
+		*"queue manager"*) echo "$c queued" ;;
+		*"smtp server "*) echo "$c smtpd" ;;
+		esac
 	done
 }
 

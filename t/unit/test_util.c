@@ -73,6 +73,18 @@ Test(util, duration_bad)
 	dur_bad("10 minutesandmore");
 	dur_bad("1.5h");
 	dur_bad("99999999999999999999");
+	/* each term fits, the sum does not */
+	dur_bad("15000000000000w 15000000000000w");
+	dur_bad("15250284452471w 87h 1808s");
+	dur_bad("9223372036854775807");
+}
+
+Test(util, duration_limits)
+{
+	/* the largest number taken, in the largest unit */
+	cr_assert_eq(dur("15250284452471w"), 15250284452471LL * 604800);
+	/* a sum of exactly INT64_MAX */
+	cr_assert_eq(dur("15250284452471w 87h 1807s"), INT64_MAX);
 }
 
 static uint64_t
