@@ -315,17 +315,28 @@ static char *
 conf_reader(char *buf, int size, void *stream)
 {
 	struct conf_parse	*p = stream;
-	char			*r;
 	size_t			 l;
+	int			 ch;
 
-	if ((r = fgets(buf, size, p->fp)) == NULL)
+	if (fgets(buf, size, p->fp) == NULL)
 		return NULL;
+	p->lineno++;
 	l = strlen(buf);
-	if (l > 0 && buf[l - 1] == '\n')
-		p->lineno++;
-	else if (feof(p->fp))
-		p->lineno++;
-	return r;
+	if (size < 2 || l != (size_t)size - 1 || buf[l - 1] == '\n')
+		return buf;
+	/* inih's buffer is full: fine if only the newline is left */
+	if ((ch = getc(p->fp)) == EOF || ch == '\n')
+		return buf;
+	/*
+	 * Longer than inih's line buffer, which would parse the rest as
+	 * a line of its own: refuse the line and hand inih a blank one.
+	 */
+	conf_error(p, p->lineno, "line too long (more than %d characters)",
+	    size - 1);
+	while ((ch = getc(p->fp)) != EOF && ch != '\n')
+		;
+	buf[0] = '\0';
+	return buf;
 }
 
 static void
@@ -430,9 +441,12 @@ conf_print_man(void)
 			section = k->section;
 			printf(".Ss [%s]\n.Bl -tag -width Ds\n", section);
 		}
-		printf(".It Ic %s Ar %s\n%s\n.Pp\nDefault:\n.Ql %s .\n",
-		    k->name, conf_type_name(k->type), k->help,
-		    *k->def ? k->def : "");
+		printf(".It Ic %s Ar %s\n%s\n", k->name,
+		    conf_type_name(k->type), k->help);
+		if (*k->def)
+			printf("Default:\n.Ql %s .\n", k->def);
+		else
+			printf("Default: empty.\n");
 	}
 	printf(".El\n");
 }

@@ -554,6 +554,11 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	if (xproc != NULL && strcmp(xproc, "conf-man") == 0) {
+		/* the key list of petrel.conf(5), from the one table */
+		conf_print_man();
+		exit(0);
+	}
 
 	log_init(xproc ? xproc : "master", m.foreground || nflag, m.verbose);
 	if (conf_load(&conf, m.conffile, errbuf, sizeof(errbuf)) == -1) {

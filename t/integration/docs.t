@@ -1,0 +1,19 @@
+#!/bin/bash
+# The key list in petrel.conf(5) is generated from the same table the
+# parser uses; it must not drift from it.  The example config lists
+# every key too.
+. "$(dirname "$0")/lib.sh"
+plan 3
+"$PETRELD" -x conf-man >"$T/keys.man"
+awk '/^\.Sh KEYS/ { on = 1; next } on && /^\.Ss \[/ { keep = 1 } /^\.Sh FILES/ { on = 0; keep = 0 } keep' \
+    "$SRCDIR/doc/petrel.conf.5" >"$T/doc.man"
+diff -u "$T/keys.man" "$T/doc.man" >"$T/diff" 2>&1
+ok $? "doc/petrel.conf.5 lists exactly the keys petreld knows (regenerate with petreld -x conf-man)"
+[ $? = 0 ] || sed 's/^/#   /' "$T/diff" | head -20
+missing=$(sed -n 's/^\.It Ic \([a-z_]*\) .*/\1/p' "$T/keys.man" | sort -u | while read -r k; do
+	grep -q "^;$k = \|^;$k =$" "$SRCDIR/etc/petrel.conf" || echo "$k"; done)
+is "$missing" "" "etc/petrel.conf shows every key"
+sed 's/^;\([a-z_]* =\)/\1/' "$SRCDIR/etc/petrel.conf" | sed 's/^\(user = \).*/\1root/' |
+    sed 's/^privsep = yes/privsep = no/' >"$T/all.conf"
+out=$("$PETRELD" -n -f "$T/all.conf" 2>&1)
+is "$out" "configuration OK" "etc/petrel.conf with every key uncommented is valid"
