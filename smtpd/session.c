@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include "log.h"
 #include "smtpd.h"
@@ -68,16 +70,65 @@ session_reply(struct session *s, const char *fmt, ...)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+static size_t
+session_unsent(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t		 n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under != NULL)	/* TLS: the records not yet written */
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+session_deferred_free(evutil_socket_t fd, short ev, void *arg)
+{
+	session_free(arg);
+}
+
+/*
+ * A closing session is freed from a fresh event-loop turn once all of
+ * its output is on the wire, never from inside one of its own
+ * callbacks.
+ */
+static void
+session_try_finish(struct session *s)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (s->free_scheduled || session_unsent(s) > 0)
+		return;
+	s->free_scheduled = 1;
+	if (event_base_once(sd->base, -1, EV_TIMEOUT, session_deferred_free,
+	    s, &now) == -1)
+		fatalx("event_base_once");
+}
+
+static void
+session_under_drained(struct evbuffer *buf,
+    const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		session_try_finish(arg);
+}
+
 /* Say the last word and close once it has been written. */
 static void
 session_close_with(struct session *s, const char *reply)
 {
+	struct bufferevent *under;
+
 	if (reply != NULL)
 		session_reply(s, "%s", reply);
+	if (s->state == S_CLOSING)
+		return;
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+	if ((under = bufferevent_get_underlying(s->bev)) != NULL)
+		evbuffer_add_cb(bufferevent_get_output(under),
+		    session_under_drained, s);
+	session_try_finish(s);
 }
 
 /* An error reply; too many of them end the session, as in Postfix. */
@@ -224,6 +275,8 @@ cmd_helo(struct session *s, char *args, int esmtp)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %" PRIu64, sd->conf->smtpd_max_message_size);
 	session_reply(s, "250-8BITMIME");
+	if (sd->tls_ctx != NULL && !s->tls)
+		session_reply(s, "250-STARTTLS");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -368,6 +421,59 @@ cmd_data(struct session *s, char *args)
 	session_request_open(s);
 }
 
+/*
+ * RFC 3207.  The 220 goes out in clear text; whatever the client
+ * pipelined after STARTTLS is thrown away, so nothing sent before the
+ * handshake can pose as a command inside TLS (CVE-2011-0411).  Then
+ * the session starts over: the client must EHLO again.
+ */
+static void
+cmd_starttls(struct session *s, char *args)
+{
+	struct bufferevent *tb;
+	struct timeval	 tv;
+	SSL		*ssl;
+
+	if (sd->tls_ctx == NULL) {
+		session_error(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (*args != '\0') {
+		session_error(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls) {
+		session_error(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if ((ssl = SSL_new(sd->tls_ctx)) == NULL) {
+		session_reply(s, "454 4.7.0 TLS not available due to temporary "
+		    "reason");
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	    evbuffer_get_length(bufferevent_get_input(s->bev)));
+	tb = bufferevent_openssl_filter_new(sd->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		session_close_with(s, "421 4.7.0 TLS setup failed");
+		return;
+	}
+	s->bev = tb;
+	s->tls = 1;
+	session_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	bufferevent_setcb(tb, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	tv.tv_sec = sd->conf->smtpd_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(tb, &tv, &tv);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
 static void
 session_command(struct session *s, char *line)
 {
@@ -420,8 +526,10 @@ session_command(struct session *s, char *line)
 		session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT "
 		    "DATA RSET NOOP QUIT VRFY HELP");
 		break;
-	case SMTP_CMD_EXPN:
 	case SMTP_CMD_STARTTLS:
+		cmd_starttls(s, args);
+		break;
+	case SMTP_CMD_EXPN:
 	case SMTP_CMD_AUTH:
 	case SMTP_CMD_BDAT:
 		session_error(s, "502 5.5.1 Error: command not implemented");
@@ -518,7 +626,7 @@ session_received_header(struct session *s)
 	    "\tby %s (petrel) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n",
 	    s->helo, s->addr, sd->conf->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->msgid,
+	    s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP", s->msgid,
 	    s->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    s->nrcpt == 1 ? s->rcpts[0] : "",
 	    s->nrcpt == 1 ? ">" : "", date);
@@ -753,7 +861,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	if (s->state == S_CLOSING)
-		session_free(s);
+		session_try_finish(s);
 }
 
 static void
@@ -761,11 +869,20 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
 
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->state == S_CLOSING) {
-			session_free(s);
-			return;
+	if (s->state == S_CLOSING) {
+		/* the peer went away or stopped reading: give up the rest */
+		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+			struct timeval now = { 0, 0 };
+
+			if (!s->free_scheduled) {
+				s->free_scheduled = 1;
+				event_base_once(sd->base, -1, EV_TIMEOUT,
+				    session_deferred_free, s, &now);
+			}
 		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("smtp client=[%s] event=Timeout state=%d", s->addr,
 		    s->state);
 		if (s->state == S_DATA)
@@ -774,6 +891,20 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close_with(s, "421 4.4.2 Error: timeout exceeded");
 		bufferevent_enable(s->bev, EV_WRITE);
 		return;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+		log_info("smtp client=[%s] event=TLS version=%s cipher=%s",
+		    s->addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+		return;
+	}
+	if (s->tls && (what & BEV_EVENT_ERROR)) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		if (e != 0)
+			log_info("smtp client=[%s] event=TLSError reason=\"%s\"",
+			    s->addr, ERR_reason_error_string(e));
 	}
 	/* EOF or error: a session in WAIT_COMMIT leaves its message to queued */
 	session_free(s);

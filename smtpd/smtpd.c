@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "log.h"
 #include "priv.h"
 #include "proc.h"
@@ -188,6 +190,32 @@ smtpd_sigterm(evutil_socket_t sig, short ev, void *arg)
 	smtpd_stop();
 }
 
+static SSL_CTX *
+smtpd_tls_init(struct petrel_conf *conf)
+{
+	SSL_CTX		*ctx;
+	char		 err[256];
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		fatalx("smtpd: SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx,
+	    conf->smtpd_tls_certificate) != 1) {
+		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+		fatalx("smtpd: tls_certificate %s: %s",
+		    conf->smtpd_tls_certificate, err);
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, conf->smtpd_tls_private_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+		fatalx("smtpd: tls_private_key %s: %s",
+		    conf->smtpd_tls_private_key, err);
+	}
+	return ctx;
+}
+
 void
 smtpd_main(struct proc_args *pa)
 {
@@ -204,6 +232,9 @@ smtpd_main(struct proc_args *pa)
 	RB_INIT(&sd->sessions);
 	TAILQ_INIT(&sd->parked);
 
+	/* the private key is read as root, before the chroot */
+	if (*conf->smtpd_tls_certificate != '\0')
+		sd->tls_ctx = smtpd_tls_init(conf);
 	priv_drop("smtpd", conf->privsep, conf->smtpd_user,
 	    conf->smtpd_chroot);
 

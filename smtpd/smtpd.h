@@ -13,6 +13,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "chan.h"
 #include "conf.h"
@@ -36,7 +37,9 @@ struct session {
 	char		 addr[64];
 	enum sess_state	 state;
 	int		 parked;
+	int		 free_scheduled;
 	int		 esmtp;
+	int		 tls;		/* STARTTLS done */
 	int		 relay_ok;
 	int		 errors;
 	char		 helo[SMTP_DOMAIN_MAX + 1];
@@ -72,6 +75,7 @@ struct smtpd {
 	struct chan	*master;
 	struct chan	*queue;
 	int		 index;
+	SSL_CTX		*tls_ctx;	/* NULL: no STARTTLS */
 	struct event	*listen_ev[CONF_MAX_LISTEN];
 	int		 nlisten;
 	struct session_tree sessions;

@@ -35,6 +35,12 @@ skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 diag() { echo "# $*"; }
 
 cleanup() {
+	# a sanitizer report from any daemon fails the test
+	if grep -qs 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' \
+	    "$T"/*.out "$T"/*/*.out 2>/dev/null; then
+		echo "not ok - sanitizer report in $(grep -ls 'Sanitizer\|runtime error:' "$T"/*.out "$T"/*/*.out | head -n 1)"
+		_tap_fail=$((_tap_fail + 1))
+	fi
 	for p in $_pids; do
 		kill -TERM "$p" 2>/dev/null
 	done
