@@ -527,6 +527,78 @@ Test(conf, no_trailing_newline)
 	conf_free(&c);
 }
 
+Test(conf, long_lines)
+{
+	struct petrel_conf	 c;
+	const char		*f, *l;
+	char			 text[2048], fill[400];
+
+	/*
+	 * inih reads lines into a 200 byte buffer.  A longer comment or
+	 * value is one error on its own line, never parsed piecemeal, and
+	 * the line numbers after it stay right.
+	 */
+	memset(fill, 'x', 300);
+	fill[300] = '\0';
+	snprintf(text, sizeof(text),
+	    "; %s\n"
+	    "[global]\n"
+	    "hostname = %s ; trailing comment\n"
+	    "[smtpd]\n"
+	    "bogus = 1\n"
+	    "workers = 5\n",
+	    fill, fill);
+	f = writeconf("petrel.conf", text);
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	l = errline(f, 1);
+	cr_assert_not_null(l, "%s", errbuf);
+	cr_assert(strstr(l, "too long") != NULL, "%s", l);
+	l = errline(f, 3);
+	cr_assert_not_null(l, "%s", errbuf);
+	cr_assert(strstr(l, "too long") != NULL, "%s", l);
+	l = errline(f, 5);
+	cr_assert_not_null(l, "%s", errbuf);
+	cr_assert(strstr(l, "bogus") != NULL, "%s", l);
+	cr_assert_eq(nlines(errbuf), 3, "%s", errbuf);
+	/* no truncated value was stored */
+	cr_assert(strchr(c.hostname, 'x') == NULL, "%s", c.hostname);
+	cr_assert_eq(c.smtpd_workers, 5);
+	conf_free(&c);
+}
+
+Test(conf, longest_line)
+{
+	struct petrel_conf	 c;
+	const char		*f;
+	char			 text[1024], host[256];
+	size_t			 n;
+
+	/* a line of 199 characters still fits (with and without newline) */
+	n = 199 - strlen("hostname = ");
+	memset(host, 'h', n);
+	host[n] = '\0';
+	snprintf(text, sizeof(text), "[global]\nhostname = %s\n", host);
+	f = writeconf("petrel.conf", text);
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), 0, "%s",
+	    errbuf);
+	cr_assert_str_eq(c.hostname, host);
+	conf_free(&c);
+
+	snprintf(text, sizeof(text), "[global]\nhostname = %s", host);
+	f = writeconf("petrel.conf", text);
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), 0, "%s",
+	    errbuf);
+	cr_assert_str_eq(c.hostname, host);
+	conf_free(&c);
+
+	/* one more is refused */
+	snprintf(text, sizeof(text), "[global]\nhostname = %sh\n", host);
+	f = writeconf("petrel.conf", text);
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	cr_assert_not_null(errline(f, 2), "%s", errbuf);
+	conf_free(&c);
+}
+
 Test(conf, small_errbuf)
 {
 	struct petrel_conf	 c;
