@@ -90,7 +90,8 @@ master_wire(int i)
 	int		 sp[2];
 	uint32_t	 w = i;
 
-	if (!m.queued.ready || !m.smtpd[i].ready || m.stopping)
+	if (!m.queued.ready || !m.smtpd[i].ready || m.stopping ||
+	    m.queued.chan == NULL || m.smtpd[i].chan == NULL)
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
@@ -137,8 +138,11 @@ master_child_closed(struct chan *c)
 {
 	struct child	*ch = c->arg;
 
-	if (ch->chan == c)
+	/* the child is dying; SIGCHLD will tell how and restart it */
+	if (ch->chan == c) {
 		ch->chan = NULL;
+		ch->ready = 0;
+	}
 }
 
 static void

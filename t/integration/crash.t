@@ -4,7 +4,7 @@
 # message that got a 250 is in the spool (by Message-ID) and none that
 # was refused or never finished is; after a restart queued loads them all.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 11
 N=${CRASH_N:-2000}
 
 SYSLOG_SOCKET= WORKERS=3 write_conf
@@ -36,6 +36,9 @@ ok $([ "$kq" -ge 3 ] && [ "$ks" -ge 3 ]; echo $?) "queued and smtpd were each ki
 ack=$(wc -l <"$T/ack")
 ok $([ "$ack" -ge $((N / 4)) ]; echo $?) "a good share of messages was accepted ($ack of $N)"
 
+kill -0 "$PETREL_PID" 2>/dev/null; ok $? "petreld itself survived every child's death"
+n=$(grep -c 'killed by signal 9; restarting in' "$T/petreld.out")
+is "$n" "$kills" "each kill was logged with its restart"
 stop_petrel; ok $? "petreld stops"
 
 # what the spool holds, by Message-ID
