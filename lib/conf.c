@@ -81,7 +81,7 @@ const struct conf_key conf_keys[] = {
 
 	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
 	  "User of the key server, the only reader of keysources." },
-	{ "keysd", "key_dirs", CT_STRING, "/etc/petrel/keys", O(keysd_key_dirs),
+	{ "keysd", "key_dirs", CT_LIST, "/etc/petrel/keys", O(keysd_key_dirs),
 	  "Directories key files may be read from (comma separated)." },
 	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address),
 	  "Vault base URL; empty: $VAULT_ADDR." },
@@ -89,7 +89,7 @@ const struct conf_key conf_keys[] = {
 	  "File holding the Vault token; empty: $VAULT_TOKEN." },
 	{ "keysd", "vault_ca_file", CT_PATH, "", O(keysd_vault_ca_file),
 	  "CA bundle for Vault's certificate; empty: the system's." },
-	{ "keysd", "vault_allow", CT_STRING, "*", O(keysd_vault_allow),
+	{ "keysd", "vault_allow", CT_LIST, "*", O(keysd_vault_allow),
 	  "Mount/path patterns keysd will read from Vault (comma separated)." },
 	{ "keysd", "cache_ttl", CT_DURATION, "5m", O(keysd_cache_ttl),
 	  "How long a fetched secret is reused." },
@@ -115,6 +115,9 @@ struct conf_parse {
 	char		*err;
 	size_t		 errlen;
 	unsigned char	 seen[sizeof(conf_keys) / sizeof(conf_keys[0])];
+	int		 indented;	/* this line starts with blanks */
+	int		 last;		/* key of the previous value line */
+	char		 lastval[2048];	/* its value, for continuations */
 };
 
 const char *
@@ -122,6 +125,7 @@ conf_type_name(enum conf_type t)
 {
 	switch (t) {
 	case CT_STRING:		return "string";
+	case CT_LIST:		return "list";
 	case CT_PATH:		return "path";
 	case CT_BOOL:		return "yes|no";
 	case CT_INT:		return "number";
@@ -203,6 +207,7 @@ conf_set(struct petrel_conf *c, const struct conf_key *k, const char *value)
 			return "must be an absolute path";
 		/* FALLTHROUGH */
 	case CT_STRING:
+	case CT_LIST:
 		free(*(char **)f);
 		*(char **)f = xstrdup(value);
 		return NULL;
@@ -301,10 +306,33 @@ conf_handler(void *user, const char *section, const char *name,
 		conf_error(p, p->lineno, "[%s] unknown key '%s'", section, name);
 		return 1;
 	}
-	if (p->seen[i])
-		conf_error(p, p->lineno, "[%s] %s: given twice", section, name);
-	p->seen[i] = 1;
-	strlcpy(v, value, sizeof(v));
+	/*
+	 * inih hands an indented line after a key to us as another value
+	 * of that key: for lists, that continues the list.
+	 */
+	if (p->indented && p->last == i) {
+		if (conf_keys[i].type != CT_LISTEN &&
+		    conf_keys[i].type != CT_NETS &&
+		    conf_keys[i].type != CT_LIST) {
+			conf_error(p, p->lineno, "[%s] %s: only a list may "
+			    "continue on an indented line", section, name);
+			return 1;
+		}
+		if ((size_t)snprintf(v, sizeof(v), "%s, %s", p->lastval,
+		    value) >= sizeof(v)) {
+			conf_error(p, p->lineno, "[%s] %s: list too long",
+			    section, name);
+			return 1;
+		}
+	} else {
+		if (p->seen[i])
+			conf_error(p, p->lineno, "[%s] %s: given twice",
+			    section, name);
+		p->seen[i] = 1;
+		strlcpy(v, value, sizeof(v));
+	}
+	p->last = i;
+	strlcpy(p->lastval, v, sizeof(p->lastval));
 	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
 		conf_error(p, p->lineno, "[%s] %s = %s: %s", section, name,
 		    value, err);
@@ -321,6 +349,10 @@ conf_reader(char *buf, int size, void *stream)
 	if (fgets(buf, size, p->fp) == NULL)
 		return NULL;
 	p->lineno++;
+	p->indented = (buf[0] == ' ' || buf[0] == '\t') &&
+	    buf[strspn(buf, " \t")] != '\n' && buf[strspn(buf, " \t")] != '\0';
+	if (!p->indented)
+		p->last = -1;
 	l = strlen(buf);
 	if (size < 2 || l != (size_t)size - 1 || buf[l - 1] == '\n')
 		return buf;
@@ -371,6 +403,7 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 		}
 	}
 	p.conf = c;
+	p.last = -1;
 	p.file = file;
 	p.err = errbuf;
 	p.errlen = errlen;
@@ -417,6 +450,7 @@ conf_free(struct petrel_conf *c)
 
 	for (i = 0; conf_keys[i].name != NULL; i++)
 		if (conf_keys[i].type == CT_STRING ||
+		    conf_keys[i].type == CT_LIST ||
 		    conf_keys[i].type == CT_PATH ||
 		    conf_keys[i].type == CT_RESOLVER)
 			free(*(char **)((char *)c + conf_keys[i].off));

@@ -70,6 +70,7 @@ struct petrel_conf {
 
 enum conf_type {
 	CT_STRING,	/* free text */
+	CT_LIST,	/* comma-separated words */
 	CT_PATH,	/* absolute path or empty */
 	CT_BOOL,	/* yes/no/true/false/on/off/1/0 */
 	CT_INT,		/* positive decimal */

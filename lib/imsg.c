@@ -327,7 +327,7 @@ m_create(struct mbuf *m, uint16_t type, uint32_t peerid, int fd)
 static void
 m_add(struct mbuf *m, const void *p, size_t len)
 {
-	if (m->err)
+	if (m->err || len == 0)	/* an empty blob may come as NULL */
 		return;
 	if (m->len + len > IMSG_MAX_LEN - IMSG_HDR_LEN) {
 		m->err = 1;

@@ -181,7 +181,7 @@ smtp_parse_path(char *args, const char *prefix, char *path, size_t pathlen,
 	}
 	p++;
 	if (*p == '@') {	/* source route */
-		if ((q = strchr(p, ':')) == NULL || q > end) {
+		if ((q = strchr(p, ':')) == NULL || q + 1 >= end) {
 			*err = "5.1.3 Bad source route";
 			return -1;
 		}

@@ -629,3 +629,34 @@ Test(conf, man_table)
 			    conf_keys[i].name);
 	}
 }
+
+/* a list goes on over indented lines; other keys may not */
+Test(conf, list_continuation)
+{
+	struct petrel_conf	 c;
+	const char		*f, *l;
+
+	f = writeconf("petrel.conf",
+	    "[smtpd]\n"
+	    "relay_from = 127.0.0.0/8,\n"
+	    "    10.0.0.0/8\n"
+	    "\t; an indented comment\n"
+	    "    192.0.2.0/24\n"
+	    "listen = 127.0.0.1:25\n"
+	    "    127.0.0.2:25\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), 0, "%s", errbuf);
+	cr_assert_eq(c.smtpd_nrelay_from, 3);
+	cr_assert_eq(c.smtpd_relay_from[2].bits, 24);
+	cr_assert_eq(c.smtpd_nlisten, 2);
+	conf_free(&c);
+
+	f = writeconf("petrel.conf",
+	    "[smtpd]\n"
+	    "workers = 2\n"
+	    "   3\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	l = errline(f, 3);
+	cr_assert_not_null(l, "%s", errbuf);
+	cr_assert(strstr(l, "only a list may continue") != NULL, "%s", l);
+	conf_free(&c);
+}

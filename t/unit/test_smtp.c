@@ -199,6 +199,9 @@ Test(smtp, path_source_route)
 	    "user@dest.example");
 	path_bad("FROM:<@x,@y>", "5.1.3 Bad source route");
 	path_bad("FROM:<@x>:u@d", "5.1.3 Bad source route");
+	/* a route to nowhere is not the null path */
+	path_bad("FROM:<@x:>", "5.1.3 Bad source route");
+	path_bad("FROM:<@x,@y:>", "5.1.3 Bad source route");
 }
 
 Test(smtp, path_quoted_and_literal)
