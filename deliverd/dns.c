@@ -1,0 +1,3 @@
+/* dns.c - placeholder, being written */
+#include "config.h"
+#include "dns.h"
