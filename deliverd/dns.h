@@ -1,6 +1,33 @@
 /*
  * dns.h - asynchronous MX, A and AAAA resolution for deliverd, with
  * c-ares driven by the libevent loop.
+ *
+ * dns_resolve() never calls its callback itself: every answer, even
+ * an IP literal, a cached answer or an immediate failure, is delivered
+ * from the event loop after dns_resolve() has returned.  The result
+ * pointer is valid only during the callback.
+ *
+ * Answers are cached per lower-cased routing domain (OK for 60 s;
+ * NXDOMAIN, null MX and answers with an MX host that failed
+ * temporarily for 30 s; TEMPFAIL never), and requests for a domain
+ * whose lookup is under way wait for that one lookup.
+ *
+ * Routing domains: "example.com", "example.com:2525", "[192.0.2.1]",
+ * "[192.0.2.1]:2525", "[IPv6:2001:db8::1]", "[IPv6:2001:db8::1]:2525"
+ * and "[2001:db8::1]".  Addresses carry the port given in the routing
+ * domain, or default_port.
+ *
+ * site_name is KumoMTA's MX rollup (factor_names() in its mailexchanger
+ * crate): the MX host names in preference-then-name order, split into
+ * labels and factored per label position from the right, e.g.
+ * "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com".  It is built
+ * from every MX host, including those without an address.  For an
+ * implicit MX it is the domain; for a literal, the bare IP, or
+ * "IP:PORT" ("[IPV6]:PORT") when the literal gives a port; for a null
+ * MX, "".
+ *
+ * dns_shutdown() drops every pending request: their callbacks are
+ * never called.
  */
 #ifndef PETREL_DNS_H
 #define PETREL_DNS_H
@@ -43,5 +70,9 @@ int	dns_init(struct event_base *, const char *resolver);
 void	dns_resolve(const char *routing_domain, int default_port, dns_cb,
 	    void *arg);
 void	dns_shutdown(void);
+
+/* for tests: DNS requests started since dns_init() (one per MX query, one
+ * per A+AAAA lookup of a host) */
+unsigned long	dns_lookups(void);
 
 #endif

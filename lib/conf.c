@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "smtp.h"
 
 #define O(f)	offsetof(struct petrel_conf, f)
 
@@ -69,11 +70,17 @@ const struct conf_key conf_keys[] = {
 	  "Upper bound of the retry delay." },
 	{ "queued", "max_age", CT_DURATION, "7d", O(queued_max_age),
 	  "Time after which an undeliverable message expires and is bounced." },
+	{ "queued", "relayhost", CT_STRING, "", O(queued_relayhost),
+	  "Send all mail through this host instead of the recipients' MX: [ADDR], [ADDR]:PORT (connect directly) or a domain (its MX). Empty: deliver by MX. The policy's get_queue_config overrides it." },
 
 	{ "deliverd", "user", CT_STRING, "_petrel-deliverd", O(deliverd_user),
 	  "User the SMTP client runs as." },
 	{ "deliverd", "workers", CT_INT, "1", O(deliverd_workers),
-	  "Number of SMTP client processes." },
+	  "Number of SMTP client processes; each owns a share of the destinations." },
+	{ "deliverd", "chroot", CT_PATH, "/var/empty", O(deliverd_chroot),
+	  "Directory the SMTP client processes chroot into." },
+	{ "deliverd", "smtp_port", CT_INT, "25", O(deliverd_smtp_port),
+	  "Port of next hops found by MX or given without a port; the policy's smtp_port overrides it." },
 	{ "deliverd", "resolver", CT_RESOLVER, "system", O(deliverd_resolver),
 	  "DNS server for MX/A/AAAA: system (/etc/resolv.conf) or HOST:PORT." },
 	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
@@ -437,6 +444,18 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 	    (*c->smtpd_tls_private_key == '\0'))
 		conf_error(&p, 0, "[smtpd] tls_certificate and tls_private_key "
 		    "go together");
+	if (*c->queued_relayhost != '\0') {
+		struct sockaddr_storage ss;
+		socklen_t	 sl;
+		const char	*rh = c->queued_relayhost;
+
+		if (rh[0] == '[' ? parse_hostport(rh, 25, &ss, &sl) == -1 :
+		    smtp_parse_domain(rh, 0) == -1)
+			conf_error(&p, 0, "[queued] relayhost = %s: must be "
+			    "[ADDR], [ADDR]:PORT or a domain", rh);
+	}
+	if (c->deliverd_smtp_port > 65535)
+		conf_error(&p, 0, "[deliverd] smtp_port: must be a port number");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)
 		conf_error(&p, 0, "[queued] max_retry_interval is shorter than "
 		    "retry_interval");

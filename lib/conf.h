@@ -50,10 +50,13 @@ struct petrel_conf {
 	int64_t		 queued_retry_interval;
 	int64_t		 queued_max_retry_interval;
 	int64_t		 queued_max_age;
+	char		*queued_relayhost;
 
 	/* [deliverd] */
 	char		*deliverd_user;
 	int		 deliverd_workers;
+	char		*deliverd_chroot;
+	int		 deliverd_smtp_port;
 	char		*deliverd_resolver;
 	char		*deliverd_ca_file;
 

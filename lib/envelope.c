@@ -59,8 +59,12 @@ envelope_encode(const struct envelope *e, char **out, size_t *len)
 	    "helo %s\nclient %s\nfrom %s\nbody %s\nsize %" PRIu64 "\n",
 	    ENVELOPE_VERSION, e->id, e->arrival, e->helo, e->client, e->from,
 	    e->body, e->size);
+	if (e->attempts > 0 || e->next_try > 0)
+		fprintf(fp, "attempts %" PRIu32 "\nnext %" PRId64 "\n",
+		    e->attempts, e->next_try);
 	for (i = 0; i < e->nrcpt; i++)
-		fprintf(fp, "rcpt %s\n", e->rcpts[i]);
+		fprintf(fp, "%s %s\n", e->done && e->done[i] ? "done" : "rcpt",
+		    e->rcpts[i]);
 	fprintf(fp, "end\n");
 	if (fclose(fp) != 0)
 		return -1;
@@ -79,7 +83,27 @@ envelope_clear(struct envelope *e)
 	for (i = 0; i < e->nrcpt; i++)
 		free(e->rcpts[i]);
 	free(e->rcpts);
+	free(e->done);
 	memset(e, 0, sizeof(*e));
+}
+
+int
+envelope_add_rcpt(struct envelope *e, const char *rcpt, int done)
+{
+	char	**n;
+	uint8_t	*d;
+
+	if ((n = reallocarray(e->rcpts, e->nrcpt + 1, sizeof(*n))) == NULL)
+		return -1;
+	e->rcpts = n;
+	if ((d = realloc(e->done, e->nrcpt + 1)) == NULL)
+		return -1;
+	e->done = d;
+	if ((e->rcpts[e->nrcpt] = strdup(rcpt)) == NULL)
+		return -1;
+	e->done[e->nrcpt] = done != 0;
+	e->nrcpt++;
+	return 0;
 }
 
 static int
@@ -99,7 +123,7 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 	const char	*p = buf, *end = buf + len, *nl, *sp, *v;
 	size_t		 klen, vlen;
 	int		 lineno = 0, ended = 0, have_id = 0, have_arrival = 0;
-	int		 have_size = 0;
+	int		 have_size = 0, have_attempts = 0, have_next = 0;
 	char		 num[32];
 
 	memset(e, 0, sizeof(*e));
@@ -145,11 +169,17 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 			}
 			have_id = 1;
 		} else if ((klen == 7 && !memcmp(p, "arrival", 7)) ||
-		    (klen == 4 && !memcmp(p, "size", 4))) {
-			char	*ep;
-			int	 is_size = klen == 4;
+		    (klen == 4 && !memcmp(p, "size", 4)) ||
+		    (klen == 8 && !memcmp(p, "attempts", 8)) ||
+		    (klen == 4 && !memcmp(p, "next", 4))) {
+			char		*ep;
+			int		*have;
+			uint64_t	 val;
 
-			if (is_size ? have_size : have_arrival)
+			have = klen == 7 ? &have_arrival :
+			    klen == 8 ? &have_attempts :
+			    p[0] == 's' ? &have_size : &have_next;
+			if (*have)
 				goto dup;
 			if (vlen == 0 || vlen >= sizeof(num)) {
 				*err = "bad number";
@@ -158,17 +188,22 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 			memcpy(num, v, vlen);
 			num[vlen] = '\0';
 			errno = 0;
-			if (is_size) {
-				e->size = strtoull(num, &ep, 10);
-				have_size = 1;
-			} else {
-				e->arrival = strtoll(num, &ep, 10);
-				have_arrival = 1;
-			}
-			if (errno || *ep || !isdigit((unsigned char)num[0])) {
+			val = strtoull(num, &ep, 10);
+			if (errno || *ep || !isdigit((unsigned char)num[0]) ||
+			    (have != &have_size && val > INT64_MAX) ||
+			    (have == &have_attempts && val > UINT32_MAX)) {
 				*err = "bad number";
 				goto bad;
 			}
+			*have = 1;
+			if (have == &have_size)
+				e->size = val;
+			else if (have == &have_arrival)
+				e->arrival = (int64_t)val;
+			else if (have == &have_attempts)
+				e->attempts = (uint32_t)val;
+			else
+				e->next_try = (int64_t)val;
 		} else if (klen == 4 && !memcmp(p, "helo", 4)) {
 			if (setstr(&e->helo, v, vlen) == -1)
 				goto dup;
@@ -181,20 +216,18 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 		} else if (klen == 4 && !memcmp(p, "body", 4)) {
 			if (setstr(&e->body, v, vlen) == -1)
 				goto dup;
-		} else if (klen == 4 && !memcmp(p, "rcpt", 4)) {
-			char	**n;
+		} else if (klen == 4 && (!memcmp(p, "rcpt", 4) ||
+		    !memcmp(p, "done", 4))) {
+			char	 addr[1024];
 
-			if (vlen == 0) {
-				*err = "empty recipient";
+			if (vlen == 0 || vlen >= sizeof(addr)) {
+				*err = "bad recipient";
 				goto bad;
 			}
-			if ((n = reallocarray(e->rcpts, e->nrcpt + 1,
-			    sizeof(*n))) == NULL)
+			memcpy(addr, v, vlen);
+			addr[vlen] = '\0';
+			if (envelope_add_rcpt(e, addr, p[0] == 'd') == -1)
 				goto nomem;
-			e->rcpts = n;
-			if ((e->rcpts[e->nrcpt] = strndup(v, vlen)) == NULL)
-				goto nomem;
-			e->nrcpt++;
 		} else {
 			*err = "unknown key";
 			goto bad;

@@ -3,6 +3,8 @@
  * form.  The file is line oriented ("key value"), begins with a
  * version line and ends with "end", so a torn or truncated write is
  * recognised as corrupt rather than read as a shorter envelope.
+ * A recipient still to be delivered is a "rcpt" line, one that is
+ * finished (delivered or bounced) a "done" line.
  */
 #ifndef PETREL_ENVELOPE_H
 #define PETREL_ENVELOPE_H
@@ -23,7 +25,12 @@ struct envelope {
 	uint64_t	 size;
 	int		 nrcpt;
 	char		**rcpts;
+	uint8_t		*done;		/* per recipient: delivered or bounced */
+	uint32_t	 attempts;	/* delivery attempts so far */
+	int64_t		 next_try;	/* unix time; 0: as soon as possible */
 };
+
+int	 envelope_add_rcpt(struct envelope *, const char *, int done);
 
 int	 envelope_encode(const struct envelope *, char **out, size_t *len);
 int	 envelope_decode(struct envelope *, const char *buf, size_t len,

@@ -24,6 +24,7 @@ struct proc_args {
 
 void	smtpd_main(struct proc_args *) __attribute__((noreturn));
 void	queued_main(struct proc_args *) __attribute__((noreturn));
+void	deliverd_main(struct proc_args *) __attribute__((noreturn));
 void	proc_child_init(struct proc_args *, const char *title);
 
 #endif

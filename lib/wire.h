@@ -2,7 +2,8 @@
  * wire.h - every message that crosses a process boundary, in one place.
  *
  * Edges of the process graph (one socketpair each, made by petreld):
- *	master <-> smtpd[i], master <-> queued, smtpd[i] <-> queued
+ *	master <-> smtpd[i], master <-> queued, master <-> deliverd[j],
+ *	smtpd[i] <-> queued, deliverd[j] <-> queued
  *
  * Payloads are built with m_add_*() in the order listed and read back
  * with m_get_*() in the same order; anything else is a protocol error.
@@ -17,10 +18,11 @@ enum imsg_type {
 	IMSG_CHILD_READY,
 
 	/*
-	 * master -> smtpd, master -> queued: a new smtpd<->queued channel
-	 * (fd).  Sent to smtpd at start and whenever queued is restarted,
-	 * to queued whenever an smtpd worker is (re)started.
-	 * u32 worker index.
+	 * master -> child: a new channel (fd) to a peer.  To smtpd and
+	 * deliverd: their channel to queued, at start and whenever queued
+	 * is restarted.  To queued: a channel to smtpd[index] or
+	 * deliverd[index] whenever that one is (re)started.
+	 * u32 kind (PEER_*), u32 index.
 	 */
 	IMSG_MASTER_PEER,
 
@@ -60,7 +62,38 @@ enum imsg_type {
 	 */
 	IMSG_SMTPD_MSG_STATUS,
 
+	/*
+	 * queued -> deliverd: deliver one message to the recipients of one
+	 * routing domain.  peerid = task id, fd = the message text, read
+	 * only, in SMTP wire form (CRLF, dot-stuffed, no final dot).
+	 *   string message id, string routing domain, string from,
+	 *   u64 size, u32 nrcpt, nrcpt x string rcpt
+	 */
+	IMSG_QUEUED_DELIVER,
+
+	/*
+	 * deliverd -> queued: the outcome, recipient by recipient, in the
+	 * order of the task.  peerid = task id.
+	 *   string relay ("host[ip]:port" or ""), string tls ("" or
+	 *   "TLSv1.3"), u32 nrcpt, nrcpt x (u8 RCPT_*, string response)
+	 * The response is the SMTP reply that decided ("550 5.1.1 ...")
+	 * or petrel's own reason with an enhanced code ("4.4.1 ...").
+	 */
+	IMSG_DELIVERD_RESULT,
+
 	IMSG_TYPE_MAX
+};
+
+enum peer_kind {
+	PEER_QUEUED = 1,
+	PEER_SMTPD,
+	PEER_DELIVERD,
+};
+
+enum rcpt_status {
+	RCPT_DELIVERED = 0,
+	RCPT_TEMPFAIL,
+	RCPT_PERMFAIL,
 };
 
 #endif

@@ -34,6 +34,7 @@
 #include "wire.h"
 
 #define MAX_SMTPD		64
+#define MAX_DELIVERD		64
 #define LISTEN_FD_BASE		64	/* listeners live above child fds */
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		10000
@@ -43,8 +44,9 @@
 extern char **environ;
 
 struct child {
-	const char	*name;		/* "queued", "smtpd" */
+	const char	*name;		/* "queued", "smtpd", "deliverd" */
 	int		 index;
+	int		 kind;		/* PEER_* for wiring */
 	char		 label[24];
 	pid_t		 pid;
 	struct chan	*chan;
@@ -66,6 +68,8 @@ static struct {
 	struct child	 queued;
 	struct child	 smtpd[MAX_SMTPD];
 	int		 nsmtpd;
+	struct child	 deliverd[MAX_DELIVERD];
+	int		 ndeliverd;
 	int		 stopping;
 	struct event	*stop_timer;
 	int		 pidfd;
@@ -82,27 +86,39 @@ usage(void)
 	exit(1);
 }
 
-/* Give smtpd[i] and queued a fresh channel to each other. */
+/* Give a worker (smtpd or deliverd) and queued a fresh channel. */
 static void
-master_wire(int i)
+master_wire(struct child *ch)
 {
 	struct mbuf	 mb;
 	int		 sp[2];
-	uint32_t	 w = i;
 
-	if (!m.queued.ready || !m.smtpd[i].ready || m.stopping ||
-	    m.queued.chan == NULL || m.smtpd[i].chan == NULL)
+	if (!m.queued.ready || !ch->ready || m.stopping ||
+	    m.queued.chan == NULL || ch->chan == NULL)
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		return;
 	}
 	m_create(&mb, IMSG_MASTER_PEER, 0, sp[0]);
-	m_add_u32(&mb, w);
+	m_add_u32(&mb, ch->kind);
+	m_add_u32(&mb, ch->index);
 	chan_send(m.queued.chan, &mb);
 	m_create(&mb, IMSG_MASTER_PEER, 0, sp[1]);
-	m_add_u32(&mb, w);
-	chan_send(m.smtpd[i].chan, &mb);
+	m_add_u32(&mb, PEER_QUEUED);
+	m_add_u32(&mb, 0);
+	chan_send(ch->chan, &mb);
+}
+
+/* Every worker, smtpd then deliverd, for loops over all of them. */
+static struct child *
+master_worker(int i)
+{
+	if (i < m.nsmtpd)
+		return &m.smtpd[i];
+	if (i < m.nsmtpd + m.ndeliverd)
+		return &m.deliverd[i - m.nsmtpd];
+	return NULL;
 }
 
 static int
@@ -118,15 +134,17 @@ master_imsg(struct chan *c, struct imsg *im)
 		ch->ready = ch->ready_seen = 1;
 		log_debug("%s (pid %d) ready", ch->label, (int)ch->pid);
 		if (ch == &m.queued) {
-			for (i = 0; i < m.nsmtpd; i++) {
-				if (m.smtpd[i].pid == 0 && !m.stopping &&
-				    !evtimer_pending(m.smtpd[i].restart_ev, NULL))
-					child_spawn(&m.smtpd[i]);
+			struct child	*w;
+
+			for (i = 0; (w = master_worker(i)) != NULL; i++) {
+				if (w->pid == 0 && !m.stopping &&
+				    !evtimer_pending(w->restart_ev, NULL))
+					child_spawn(w);
 				else
-					master_wire(i);
+					master_wire(w);
 			}
 		} else
-			master_wire(ch->index);
+			master_wire(ch);
 		return 0;
 	}
 	log_warnx("%s: unexpected message type %u", ch->label, im->hdr.type);
@@ -213,13 +231,14 @@ child_restart_cb(evutil_socket_t fd, short ev, void *arg)
 static struct child *
 child_by_pid(pid_t pid)
 {
-	int	 i;
+	struct child	*w;
+	int		 i;
 
 	if (m.queued.pid == pid)
 		return &m.queued;
-	for (i = 0; i < m.nsmtpd; i++)
-		if (m.smtpd[i].pid == pid)
-			return &m.smtpd[i];
+	for (i = 0; (w = master_worker(i)) != NULL; i++)
+		if (w->pid == pid)
+			return w;
 	return NULL;
 }
 
@@ -285,25 +304,35 @@ master_signal_children(struct child *list, int n, int sig)
 }
 
 static int
-smtpd_alive(void)
+children_alive(struct child *list, int n)
 {
 	int	 i;
 
-	for (i = 0; i < m.nsmtpd; i++)
-		if (m.smtpd[i].pid > 0)
+	for (i = 0; i < n; i++)
+		if (list[i].pid > 0)
 			return 1;
 	return 0;
 }
 
-/* Stop order: smtpd workers first (they finish open commits), then queued. */
+/*
+ * Stop order: the smtpd workers first (they finish the commits under
+ * way), then deliverd (it finishes the deliveries under way and reports
+ * them), then queued.
+ */
 static void
 master_check_stopped(void)
 {
-	if (smtpd_alive())
+	if (children_alive(m.smtpd, m.nsmtpd))
+		return;
+	if (m.stopping == 1) {
+		m.stopping = 2;
+		master_signal_children(m.deliverd, m.ndeliverd, SIGTERM);
+	}
+	if (children_alive(m.deliverd, m.ndeliverd))
 		return;
 	if (m.queued.pid > 0) {
-		if (m.stopping == 1) {
-			m.stopping = 2;
+		if (m.stopping == 2) {
+			m.stopping = 3;
 			kill(m.queued.pid, SIGTERM);
 		}
 		return;
@@ -317,6 +346,7 @@ master_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 	log_warnx("children did not stop within %d s; killing them",
 	    STOP_GRACE_S);
 	master_signal_children(m.smtpd, m.nsmtpd, SIGKILL);
+	master_signal_children(m.deliverd, m.ndeliverd, SIGKILL);
 	master_signal_children(&m.queued, 1, SIGKILL);
 }
 
@@ -330,8 +360,8 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 		return;
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	m.stopping = 1;
-	for (i = 0; i < m.nsmtpd; i++)
-		evtimer_del(m.smtpd[i].restart_ev);
+	for (i = 0; master_worker(i) != NULL; i++)
+		evtimer_del(master_worker(i)->restart_ev);
 	evtimer_del(m.queued.restart_ev);
 	master_signal_children(m.smtpd, m.nsmtpd, SIGTERM);
 	m.stop_timer = evtimer_new(m.base, master_stop_timeout, NULL);
@@ -431,8 +461,9 @@ master_pidfile(struct petrel_conf *c)
 static int
 master_check_users(struct petrel_conf *c, int report)
 {
-	const char	*users[2][2] = {
+	const char	*users[3][2] = {
 		{ "smtpd", c->smtpd_user }, { "queued", c->queued_user },
+		{ "deliverd", c->deliverd_user },
 	};
 	uid_t		 uid;
 	gid_t		 gid;
@@ -440,7 +471,7 @@ master_check_users(struct petrel_conf *c, int report)
 
 	if (!c->privsep || geteuid() != 0)
 		return 0;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		if (priv_lookup(users[i][1], &uid, &gid) == 0 && uid != 0)
 			continue;
 		bad++;
@@ -477,6 +508,9 @@ master_main(struct petrel_conf *c)
 		master_mkdir(c->smtpd_chroot, 0755, NULL);
 		if (chown(c->smtpd_chroot, 0, 0) == -1)
 			fatal("chown %s", c->smtpd_chroot);
+		master_mkdir(c->deliverd_chroot, 0755, NULL);
+		if (chown(c->deliverd_chroot, 0, 0) == -1)
+			fatal("chown %s", c->deliverd_chroot);
 	}
 	master_bind(c);
 	if (!m.foreground && daemon(0, 0) == -1)
@@ -505,13 +539,25 @@ master_main(struct petrel_conf *c)
 		m.smtpd[i].index = i;
 		snprintf(m.smtpd[i].label, sizeof(m.smtpd[i].label),
 		    "smtpd[%d]", i);
+		m.smtpd[i].kind = PEER_SMTPD;
 		m.smtpd[i].restart_ev = evtimer_new(m.base, child_restart_cb,
 		    &m.smtpd[i]);
 	}
+	m.ndeliverd = c->deliverd_workers > MAX_DELIVERD ? MAX_DELIVERD :
+	    c->deliverd_workers;
+	for (i = 0; i < m.ndeliverd; i++) {
+		m.deliverd[i].name = "deliverd";
+		m.deliverd[i].index = i;
+		m.deliverd[i].kind = PEER_DELIVERD;
+		snprintf(m.deliverd[i].label, sizeof(m.deliverd[i].label),
+		    "deliverd[%d]", i);
+		m.deliverd[i].restart_ev = evtimer_new(m.base,
+		    child_restart_cb, &m.deliverd[i]);
+	}
 	/* queued first; the smtpd workers start once it is ready */
 	child_spawn(&m.queued);
-	log_info("petrel %s starting: %d smtpd workers, spool %s",
-	    PACKAGE_VERSION, m.nsmtpd, c->spool_dir);
+	log_info("petrel %s starting: %d smtpd and %d deliverd workers, "
+	    "spool %s", PACKAGE_VERSION, m.nsmtpd, m.ndeliverd, c->spool_dir);
 	event_base_dispatch(m.base);
 
 	unlink(m.pidfile);
@@ -593,6 +639,8 @@ main(int argc, char *argv[])
 			smtpd_main(&pa);
 		if (strcmp(xproc, "queued") == 0)
 			queued_main(&pa);
+		if (strcmp(xproc, "deliverd") == 0)
+			deliverd_main(&pa);
 		fatalx("unknown process %s", xproc);
 	}
 	master_main(&conf);

@@ -23,8 +23,6 @@
 #include "log.h"
 #include "queued.h"
 
-void	queued_commit_done(struct commit_job *);
-
 static pthread_mutex_t	 commit_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 commit_cv = PTHREAD_COND_INITIALIZER;
 static struct commit_list pending = TAILQ_HEAD_INITIALIZER(pending);
@@ -52,7 +50,23 @@ commit_thread(void *arg)
 
 		nok = 0;
 		TAILQ_FOREACH(j, &batch, entry) {
-			if (spool_commit_files(j->id, j->envtext, j->envlen) == 0) {
+			int	 r = 0;
+
+			switch (j->kind) {
+			case JOB_RECEIVED:
+				r = spool_commit_files(j->id, j->envtext,
+				    j->envlen);
+				break;
+			case JOB_UPDATE:
+				r = spool_update_envelope(j->id, j->envtext,
+				    j->envlen);
+				break;
+			case JOB_REMOVE:
+				spool_remove_message(j->id);
+				j->ok = 1;
+				continue;	/* nothing to make durable */
+			}
+			if (r == 0) {
 				j->ok = 1;
 				nok++;
 			} else
@@ -63,9 +77,10 @@ commit_thread(void *arg)
 			int	 saved = errno;
 
 			TAILQ_FOREACH(j, &batch, entry) {
-				if (!j->ok)
+				if (!j->ok || j->kind == JOB_REMOVE)
 					continue;
-				spool_undo_commit(j->id);
+				if (j->kind == JOB_RECEIVED)
+					spool_undo_commit(j->id);
 				j->ok = 0;
 				snprintf(j->reason, sizeof(j->reason),
 				    "spool sync: %s", strerror(saved));
@@ -97,8 +112,17 @@ commit_notify_cb(evutil_socket_t fd, short ev, void *arg)
 	pthread_mutex_unlock(&commit_mtx);
 	while ((j = TAILQ_FIRST(&batch)) != NULL) {
 		TAILQ_REMOVE(&batch, j, entry);
-		queued_commit_done(j);
+		if (j->done != NULL)
+			j->done(j);		/* frees the job */
+		else {
+			if (!j->ok)
+				log_warnx("id=%s: %s", j->id, j->reason);
+			free(j->envtext);
+			free(j);
+		}
 	}
+	if (q->shutdown && !commit_busy())
+		event_base_loopexit(q->base, NULL);
 }
 
 void

@@ -21,7 +21,6 @@
 #include "wire.h"
 
 struct queued	*q;
-void		 queued_commit_done(struct commit_job *);
 
 static int
 inmsg_cmp(struct inmsg *a, struct inmsg *b)
@@ -61,11 +60,12 @@ queued_reply_commit(int worker, uint64_t gen, uint32_t sessid,
 	chan_send(q->workers[worker], &m);
 }
 
-/* The event loop's side of a finished commit. */
-void
+/* The event loop's side of a finished commit of a received message. */
+static void
 queued_commit_done(struct commit_job *j)
 {
 	struct inmsg	*m;
+	struct qmsg	*qm;
 
 	if ((m = inmsg_find(j->id)) != NULL)
 		inmsg_drop(m);
@@ -82,7 +82,8 @@ queued_commit_done(struct commit_job *j)
 		    "size=%" PRIu64 " client=[%s] helo=%s", j->id, j->env.from,
 		    rcpts, j->env.nrcpt, j->env.size, j->env.client,
 		    j->env.helo);
-		queue_insert(&j->env);
+		if ((qm = queue_insert(&j->env)) != NULL)
+			sched_add(qm, 0);
 	} else {
 		log_warnx("id=%s: commit failed: %s", j->id, j->reason);
 		spool_abort_message(j->id);
@@ -92,8 +93,6 @@ queued_commit_done(struct commit_job *j)
 	envelope_clear(&j->env);
 	free(j->envtext);
 	free(j);
-	if (q->shutdown && !commit_busy())
-		event_base_loopexit(q->base, NULL);
 }
 
 static int
@@ -142,6 +141,8 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	    n == 0 || n > 100000)
 		return -1;
 	j = xcalloc(1, sizeof(*j));
+	j->kind = JOB_RECEIVED;
+	j->done = queued_commit_done;
 	strlcpy(j->id, id, sizeof(j->id));
 	j->worker = worker;
 	j->gen = q->gens[worker];
@@ -152,11 +153,11 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	j->env.body = xstrdup(body);
 	j->env.size = size;
 	j->env.arrival = arrival;
-	j->env.rcpts = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
 		if (m_get_string(r, &rcpt) == -1)
 			break;
-		j->env.rcpts[j->env.nrcpt++] = xstrdup(rcpt);
+		if (envelope_add_rcpt(&j->env, rcpt, 0) == -1)
+			fatal("envelope_add_rcpt");
 	}
 	if (i < n || m_end(r) == -1) {
 		envelope_clear(&j->env);
@@ -249,32 +250,81 @@ queued_smtpd_closed(struct chan *c)
 	}
 }
 
+static int
+queued_imsg_deliverd(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_DELIVERD_RESULT:
+		sched_result(im->hdr.peerid, &r);
+		return m_end(&r);
+	}
+	log_warnx("deliverd: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+static void
+queued_deliverd_closed(struct chan *c)
+{
+	int	 a = worker_index(c);
+
+	if (q->agents[a] != c)
+		return;
+	q->agents[a] = NULL;
+	sched_agent_lost(a, q->agent_gens[a]);
+}
+
 static char	 worker_names[QUEUED_MAX_WORKERS][16];
+static char	 agent_names[QUEUED_MAX_DELIVERD][16];
 
 static int
 queued_imsg(struct chan *c, struct imsg *im)
 {
 	struct mreader	 r;
-	uint32_t	 w;
+	uint32_t	 kind, w;
 
 	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (m_get_u32(&r, &w) == -1 || m_end(&r) == -1 ||
-		    w >= QUEUED_MAX_WORKERS || im->fd == -1)
+		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
+		    m_end(&r) == -1 || im->fd == -1)
 			return -1;
-		if (q->workers[w] != NULL) {
-			struct chan *old = q->workers[w];
+		if (kind == PEER_SMTPD && w < QUEUED_MAX_WORKERS) {
+			if (q->workers[w] != NULL) {
+				struct chan *old = q->workers[w];
 
-			queued_smtpd_closed(old);
-			chan_free(old);
+				queued_smtpd_closed(old);
+				chan_free(old);
+			}
+			snprintf(worker_names[w], sizeof(worker_names[w]),
+			    "smtpd[%u]", w);
+			q->gens[w] = ++q->nextgen;
+			q->workers[w] = chan_new(q->base, im->fd,
+			    worker_names[w], queued_imsg_smtpd,
+			    queued_smtpd_closed, (void *)(intptr_t)w);
+			return 0;
 		}
-		snprintf(worker_names[w], sizeof(worker_names[w]),
-		    "smtpd[%u]", w);
-		q->gens[w] = ++q->nextgen;
-		q->workers[w] = chan_new(q->base, im->fd, worker_names[w],
-		    queued_imsg_smtpd, queued_smtpd_closed, (void *)(intptr_t)w);
-		return 0;
+		if (kind == PEER_DELIVERD && w < QUEUED_MAX_DELIVERD) {
+			if (q->agents[w] != NULL) {
+				struct chan *old = q->agents[w];
+
+				queued_deliverd_closed(old);
+				chan_free(old);
+			}
+			snprintf(agent_names[w], sizeof(agent_names[w]),
+			    "deliverd[%u]", w);
+			q->agent_gens[w] = ++q->nextgen;
+			q->agents[w] = chan_new(q->base, im->fd,
+			    agent_names[w], queued_imsg_deliverd,
+			    queued_deliverd_closed, (void *)(intptr_t)w);
+			sched_kick();
+			return 0;
+		}
+		if (im->fd != -1)
+			close(im->fd);
+		return -1;
 	}
 	log_warnx("master: unexpected message type %u", im->hdr.type);
 	return -1;
@@ -310,7 +360,6 @@ queued_main(struct proc_args *pa)
 	q->conf = conf;
 	RB_INIT(&q->incoming);
 	RB_INIT(&q->messages);
-	RB_INIT(&q->domains);
 
 	if (conf->privsep && geteuid() == 0) {
 		priv_drop("queued", 1, conf->queued_user, conf->spool_dir);
@@ -327,7 +376,10 @@ queued_main(struct proc_args *pa)
 	sigint = evsignal_new(q->base, SIGINT, queued_sigterm, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	q->nagents = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
+	    QUEUED_MAX_DELIVERD : conf->deliverd_workers;
 	commit_init();
+	sched_init();
 	spool_recover();
 
 	q->master = chan_new(q->base, PROC_MASTER_FD, "master", queued_imsg,

@@ -1,6 +1,6 @@
 /*
  * queued.h - the queue manager: owns the spool, commits messages,
- * keeps the in-memory queue.
+ * schedules deliveries and retries, bounces and expires.
  */
 #ifndef PETREL_QUEUED_H
 #define PETREL_QUEUED_H
@@ -14,6 +14,8 @@
 #include "envelope.h"
 
 #define QUEUED_MAX_WORKERS	256
+#define QUEUED_MAX_DELIVERD	64
+#define QUEUED_TASKS_PER_AGENT	4096	/* in flight per deliverd worker */
 
 /* A message being received: its data file is open in an smtpd. */
 struct inmsg {
@@ -24,47 +26,73 @@ struct inmsg {
 	int		 committing;
 };
 
+/* A failed recipient waiting for its DSN. */
+struct qbounce {
+	int		 rcpt;		/* index in env.rcpts */
+	char		 status[16];
+	char		*diagnostic;
+	char		*remote_mta;
+};
+
 /* A committed message in the queue. */
 struct qmsg {
 	RB_ENTRY(qmsg)	 entry;
-	TAILQ_ENTRY(qmsg) dentry;
+	RB_ENTRY(qmsg)	 sentry;	/* in q->schedule while waiting */
+	int		 scheduled;
 	struct envelope	 env;
-	struct qdomain	*domain;
+	int		 inflight;	/* delivery tasks out */
+	int		 tempfail;	/* some recipient failed temporarily */
+	int		 busy;		/* a DSN or update is being committed */
+	struct qbounce	*bounces;
+	int		 nbounce;
 };
 
-/*
- * The scheduled queue of one routing domain (the first recipient's
- * domain until policy decides otherwise): the seam where delivery
- * scheduling attaches.
- */
-struct qdomain {
-	RB_ENTRY(qdomain) entry;
-	char		*name;
-	TAILQ_HEAD(, qmsg) msgs;
-	size_t		 count;
+/* One delivery: the recipients of one message for one routing domain. */
+struct task {
+	RB_ENTRY(task)	 entry;
+	uint32_t	 id;
+	struct qmsg	*msg;
+	int		 agent;		/* deliverd worker */
+	uint64_t	 gen;
+	char		*domain;
+	int		 nrcpt;
+	int		*rcpts;		/* indices in msg->env.rcpts */
 };
 
-/* One message in a group commit. */
+/* One piece of work for the commit thread. */
+enum job_kind {
+	JOB_RECEIVED,	/* envelope + rename data into the queue */
+	JOB_UPDATE,	/* rewrite the envelope of a queued message */
+	JOB_REMOVE,	/* delete a finished message */
+};
+
 struct commit_job {
 	TAILQ_ENTRY(commit_job) entry;
+	enum job_kind	 kind;
 	char		 id[MSGID_LEN + 1];
+	char		*envtext;
+	size_t		 envlen;
+	int		 ok;
+	char		 reason[128];
+	void		(*done)(struct commit_job *);	/* in the event loop */
+	/* JOB_RECEIVED from an smtpd session */
 	int		 worker;
 	uint64_t	 gen;
 	uint32_t	 sessid;
-	char		*envtext;
-	size_t		 envlen;
 	struct envelope	 env;
-	int		 ok;
-	char		 reason[128];
+	/* JOB_RECEIVED of a DSN: the message it reports on */
+	char		 parent[MSGID_LEN + 1];
 };
 TAILQ_HEAD(commit_list, commit_job);
 
 RB_HEAD(inmsg_tree, inmsg);
 RB_HEAD(qmsg_tree, qmsg);
-RB_HEAD(qdomain_tree, qdomain);
+RB_HEAD(sched_tree, qmsg);
+RB_HEAD(task_tree, task);
 RB_PROTOTYPE(inmsg_tree, inmsg, entry, inmsg_cmp);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
-RB_PROTOTYPE(qdomain_tree, qdomain, entry, qdomain_cmp);
+RB_PROTOTYPE(sched_tree, qmsg, sentry, sched_cmp);
+RB_PROTOTYPE(task_tree, task, entry, task_cmp);
 
 struct queued {
 	struct petrel_conf *conf;
@@ -72,10 +100,17 @@ struct queued {
 	struct chan	*master;
 	struct chan	*workers[QUEUED_MAX_WORKERS];
 	uint64_t	 gens[QUEUED_MAX_WORKERS];
+	struct chan	*agents[QUEUED_MAX_DELIVERD];
+	uint64_t	 agent_gens[QUEUED_MAX_DELIVERD];
+	int		 agent_load[QUEUED_MAX_DELIVERD];
+	int		 nagents;
 	uint64_t	 nextgen;
 	struct inmsg_tree incoming;
 	struct qmsg_tree messages;
-	struct qdomain_tree domains;
+	struct sched_tree schedule;
+	struct task_tree tasks;
+	uint32_t	 nexttask;
+	struct event	*sched_ev;
 	size_t		 nmessages;
 	int		 shutdown;
 };
@@ -86,21 +121,31 @@ extern struct queued *q;
 void	 spool_init(const char *dir, int chrooted);
 void	 spool_recover(void);
 int	 spool_open_message(char id[MSGID_LEN + 1]);
+int	 spool_open_data(const char *id);
 void	 spool_abort_message(const char *id);
 int	 spool_commit_files(const char *id, const char *env, size_t len);
+int	 spool_update_envelope(const char *id, const char *env, size_t len);
+void	 spool_remove_message(const char *id);
 void	 spool_undo_commit(const char *id);
 int	 spool_sync(void);
-int	 spool_is_committed(const char *id);
 void	 spool_path(char *buf, size_t len, const char *id, const char *ext);
 
 /* commit.c */
 void	 commit_init(void);
 void	 commit_submit(struct commit_job *);
 int	 commit_busy(void);
-void	 commit_drain(void);
 
 /* queue.c */
-void	 queue_insert(struct envelope *);
+struct qmsg *queue_insert(struct envelope *);
 struct qmsg *queue_find(const char *id);
+void	 queue_remove(struct qmsg *);
+
+/* sched.c */
+void	 sched_add(struct qmsg *, int64_t when);
+void	 sched_kick(void);
+void	 sched_result(uint32_t task, struct mreader *);
+void	 sched_agent_lost(int agent, uint64_t gen);
+void	 sched_init(void);
+void	 sched_persist(struct qmsg *);
 
 #endif

@@ -156,6 +156,72 @@ fail:
 	return -1;
 }
 
+/* The committed text of a message, read only, for deliverd or a DSN. */
+int
+spool_open_data(const char *id)
+{
+	char	 path[64];
+
+	spool_path(path, sizeof(path), id, ".msg");
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Replace the envelope of a queued message (commit thread): write it
+ * beside, rename over.  The batch's spool_sync() makes it durable.
+ */
+int
+spool_update_envelope(const char *id, const char *env, size_t len)
+{
+	char	 tmp[64], path[64];
+	int	 fd, saved;
+	ssize_t	 n;
+	size_t	 off = 0;
+
+	snprintf(tmp, sizeof(tmp), "incoming/%s.upd", id);
+	spool_path(path, sizeof(path), id, ".env");
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, env + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += n;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+/* A finished message: the envelope goes first, so no half survives. */
+void
+spool_remove_message(const char *id)
+{
+	char	 path[64];
+
+	spool_path(path, sizeof(path), id, ".env");
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("id=%s: unlink %s", id, path);
+	spool_path(path, sizeof(path), id, ".msg");
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("id=%s: unlink %s", id, path);
+}
+
 /* A batch whose sync failed: take the messages back out. */
 void
 spool_undo_commit(const char *id)
@@ -225,6 +291,7 @@ spool_recover_dir(const char *dirpath, size_t *loaded, size_t *dropped)
 		fatal("spool: opendir %s", dirpath);
 	while ((de = readdir(d)) != NULL) {
 		struct envelope	 env;
+		struct qmsg	*m;
 		struct stat	 st;
 		const char	*err;
 		char		*buf;
@@ -286,8 +353,10 @@ spool_recover_dir(const char *dirpath, size_t *loaded, size_t *dropped)
 			spool_set_aside(id, "message data missing");
 			continue;
 		}
-		queue_insert(&env);
-		(*loaded)++;
+		if ((m = queue_insert(&env)) != NULL) {
+			sched_add(m, m->env.next_try);
+			(*loaded)++;
+		}
 	}
 	closedir(d);
 }

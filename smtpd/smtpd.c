@@ -133,14 +133,17 @@ smtpd_imsg(struct chan *c, struct imsg *im)
 {
 	struct mreader	 r;
 	struct session	*s;
-	uint32_t	 w;
+	uint32_t	 kind, w;
 
 	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (m_get_u32(&r, &w) == -1 || m_end(&r) == -1 ||
-		    im->fd == -1)
+		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
+		    m_end(&r) == -1 || im->fd == -1 || kind != PEER_QUEUED) {
+			if (im->fd != -1)
+				close(im->fd);
 			return -1;
+		}
 		if (sd->queue != NULL) {
 			struct chan *old = sd->queue;
 

@@ -97,7 +97,11 @@ RS
 	wait_for 10 test -S "$T/log.sock"
 }
 
-# write_conf [EXTRA-SMTPD-LINES]: $T/petrel.conf for a test instance on $PORT
+# write_conf [EXTRA-SMTPD-LINES]: $T/petrel.conf for a test instance on $PORT.
+# Unless RELAYHOST says otherwise, mail is relayed to a closed port and
+# stays queued (deferred); RESOLVER defaults to a dead loopback address so
+# no DNS query ever leaves the machine.  QUEUED_EXTRA and DELIVERD_EXTRA
+# add lines to those sections.
 write_conf() {
 	PORT=${PORT:-$(free_port)}
 	cat >"$T/petrel.conf" <<CONF
@@ -114,6 +118,15 @@ workers = ${WORKERS:-2}
 relay_from = ${RELAY_FROM:-127.0.0.0/8, ::1}
 chroot = $T/empty
 ${1:-}
+
+[queued]
+relayhost = ${RELAYHOST-[127.0.0.1]:1}
+${QUEUED_EXTRA:-}
+
+[deliverd]
+chroot = $T/empty
+resolver = ${RESOLVER:-127.0.0.1:9}
+${DELIVERD_EXTRA:-}
 CONF
 }
 
@@ -152,6 +165,7 @@ petrel_children() {
 		case "$(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null)" in
 		*"queue manager"*) echo "$c queued" ;;
 		*"smtp server "*) echo "$c smtpd" ;;
+		*"smtp client "*) echo "$c deliverd" ;;
 		esac
 	done
 }

@@ -5,14 +5,15 @@
 # without privilege separation.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root to create users and drop privileges"
-plan 18
+plan 20
 
-for u in _petrel-smtpd _petrel-queued; do
+for u in _petrel-smtpd _petrel-queued _petrel-deliverd; do
 	id "$u" >/dev/null 2>&1 ||
 	    useradd --system --no-create-home --home-dir /nonexistent \
 	    --shell /usr/sbin/nologin "$u"
 done
 SMTPD_UID=$(id -u _petrel-smtpd) QUEUED_UID=$(id -u _petrel-queued)
+DELIVERD_UID=$(id -u _petrel-deliverd)
 SMTPD_GID=$(id -g _petrel-smtpd)
 
 PRIVSEP=yes SYSLOG_SOCKET= write_conf
@@ -21,7 +22,7 @@ start_petrel; ok $? "petreld with privsep = yes is up"
 uids() { awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
 gids() { awk '/^Gid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
 mapfile -t kids < <(petrel_children)
-nq=0 ns=0
+nq=0 ns=0 nd=0
 for k in "${kids[@]}"; do
 	pid=${k%% *} name=${k#* }
 	case "$name" in
@@ -41,9 +42,15 @@ for k in "${kids[@]}"; do
 		    "smtpd worker $ns has no supplementary groups"
 		is "$(readlink /proc/"$pid"/root)" "$T/empty" "smtpd worker $ns is chrooted"
 		;;
+	deliverd)
+		nd=$((nd + 1))
+		is "$(uids "$pid")" "$DELIVERD_UID $DELIVERD_UID $DELIVERD_UID $DELIVERD_UID" \
+		    "deliverd runs as _petrel-deliverd"
+		is "$(readlink /proc/"$pid"/root)" "$T/empty" "deliverd is chrooted"
+		;;
 	esac
 done
-is "$nq $ns" "1 2" "one queued and two smtpd workers found"
+is "$nq $ns $nd" "1 2 1" "one queued, two smtpd and one deliverd worker found"
 is "$(uids "$PETREL_PID" | cut -d' ' -f2)" 0 "the parent (no network input) stays root"
 is "$(stat -c '%U %a' "$T/spool")" "_petrel-queued 700" "spool_dir belongs to the queued user, mode 700"
 

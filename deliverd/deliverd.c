@@ -1,0 +1,413 @@
+/*
+ * deliverd.c - the SMTP client's life: tasks come from queued, are
+ * queued per destination (routing domain), delivered over connections
+ * that are reused, and their results go back recipient by recipient.
+ * deliverd_imsg() and deliverd_imsg_queue() are where messages land.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "priv.h"
+#include "proc.h"
+#include "deliverd.h"
+#include "util.h"
+#include "wire.h"
+
+#define DEST_RES_TTL	60	/* re-ask the resolver (it caches too) */
+
+struct deliverd	*dd;
+static struct event *gc_ev;
+
+static int
+dest_cmp(struct dest *a, struct dest *b)
+{
+	return strcmp(a->name, b->name);
+}
+RB_GENERATE(dest_tree, dest, entry, dest_cmp);
+
+static void
+egress_defaults(struct egress *eg)
+{
+	memset(eg, 0, sizeof(*eg));
+	eg->smtp_port = dd->conf->deliverd_smtp_port;
+	eg->connection_limit = 32;
+	eg->max_deliveries_per_connection = 1024;
+	eg->enable_pipelining = 1;
+	eg->enable_rset = 1;
+	eg->connect_timeout = 60;
+	eg->banner_timeout = 60;
+	eg->ehlo_timeout = 300;
+	eg->mail_from_timeout = 300;
+	eg->rcpt_to_timeout = 300;
+	eg->data_timeout = 30;
+	eg->data_dot_timeout = 60;
+	eg->idle_timeout = 60;
+	strlcpy(eg->ehlo_domain, dd->conf->hostname, sizeof(eg->ehlo_domain));
+}
+
+static void
+task_free(struct dtask *t)
+{
+	int	 i;
+
+	if (t->fd != -1)
+		close(t->fd);
+	for (i = 0; i < t->nrcpt; i++) {
+		free(t->rcpts[i]);
+		free(t->response[i]);
+	}
+	free(t->rcpts);
+	free(t->response);
+	free(t->status);
+	free(t->accepted);
+	free(t->from);
+	free(t);
+	dd->ntasks--;
+}
+
+/* Report every recipient's outcome to queued and forget the task. */
+void
+task_finish(struct dtask *t, const char *relay)
+{
+	struct mbuf	 m;
+	int		 i;
+
+	if (dd->queue != NULL && t->gen == dd->queue_gen) {
+		m_create(&m, IMSG_DELIVERD_RESULT, t->id, -1);
+		m_add_string(&m, relay ? relay : "");
+		m_add_string(&m, "");
+		m_add_u32(&m, t->nrcpt);
+		for (i = 0; i < t->nrcpt; i++) {
+			m_add_u8(&m, t->status[i]);
+			m_add_string(&m, t->response[i] ? t->response[i] :
+			    "4.3.0 no result");
+		}
+		chan_send(dd->queue, &m);
+	}
+	task_free(t);
+	deliverd_maybe_exit();
+}
+
+/* Every recipient still without an answer gets this one. */
+void
+task_fail_all(struct dtask *t, int status, const char *why)
+{
+	int	 i;
+
+	for (i = 0; i < t->nrcpt; i++) {
+		if (t->response[i] != NULL)
+			continue;
+		t->status[i] = status;
+		t->response[i] = xstrdup(why);
+	}
+	task_finish(t, "");
+}
+
+static void
+dest_fail_ready(struct dest *d, int status, const char *why)
+{
+	struct dtask	*t;
+
+	while ((t = TAILQ_FIRST(&d->ready)) != NULL) {
+		TAILQ_REMOVE(&d->ready, t, entry);
+		d->nready--;
+		task_fail_all(t, status, why);
+	}
+}
+
+static void
+dest_resolved(struct dns_result *res, void *arg)
+{
+	struct dest	*d = arg;
+
+	d->resolving = 0;
+	d->res = *res;
+	d->have_res = 1;
+	d->res_time = time(NULL);
+	dest_kick(d);
+}
+
+/*
+ * Give waiting tasks to idle connections, open new ones up to the
+ * limit; resolve the destination first when needed.
+ */
+void
+dest_kick(struct dest *d)
+{
+	struct dtask	*t;
+	struct conn	*c;
+	char		 why[512];
+
+	if (d->nready == 0 || d->resolving)
+		return;
+	if (!d->have_res || time(NULL) - d->res_time >= DEST_RES_TTL) {
+		d->resolving = 1;
+		dns_resolve(d->name, d->eg.smtp_port, dest_resolved, d);
+		return;
+	}
+	switch (d->res.status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+		snprintf(why, sizeof(why), "5.1.2 %s", d->res.error);
+		dest_fail_ready(d, RCPT_PERMFAIL, why);
+		return;
+	case DNS_NULLMX:
+		snprintf(why, sizeof(why), "5.1.10 %s", d->res.error);
+		dest_fail_ready(d, RCPT_PERMFAIL, why);
+		return;
+	case DNS_TEMPFAIL:
+		snprintf(why, sizeof(why), "4.4.3 %s", d->res.error);
+		d->have_res = 0;	/* ask again next time */
+		dest_fail_ready(d, RCPT_TEMPFAIL, why);
+		return;
+	}
+	while (d->nready > 0) {
+		TAILQ_FOREACH(c, &d->conns, entry)
+			if (c->state == C_IDLE)
+				break;
+		if (c == NULL && d->nconn >= d->eg.connection_limit)
+			break;
+		t = TAILQ_FIRST(&d->ready);
+		TAILQ_REMOVE(&d->ready, t, entry);
+		d->nready--;
+		if (c != NULL)
+			conn_take(c, t);
+		else
+			conn_new(d, t);
+	}
+}
+
+static struct dest *
+dest_get(const char *name)
+{
+	struct dest	 key, *d;
+
+	key.name = (char *)name;
+	if ((d = RB_FIND(dest_tree, &dd->dests, &key)) != NULL)
+		return d;
+	d = xcalloc(1, sizeof(*d));
+	d->name = xstrdup(name);
+	egress_defaults(&d->eg);
+	TAILQ_INIT(&d->ready);
+	TAILQ_INIT(&d->conns);
+	RB_INSERT(dest_tree, &dd->dests, d);
+	return d;
+}
+
+/* Forget destinations that have nothing to do (from a timer only). */
+static void
+dest_gc(evutil_socket_t fd, short ev, void *arg)
+{
+	struct dest	*d, *next;
+	struct timeval	 tv = { 60, 0 };
+
+	RB_FOREACH_SAFE(d, dest_tree, &dd->dests, next) {
+		if (d->nready || d->nconn || d->resolving)
+			continue;
+		RB_REMOVE(dest_tree, &dd->dests, d);
+		free(d->name);
+		free(d);
+	}
+	evtimer_add(gc_ev, &tv);
+}
+
+static int
+deliverd_task(struct imsg *im)
+{
+	struct mreader	 r;
+	struct dtask	*t;
+	const char	*id, *domain, *from, *rcpt;
+	uint64_t	 size;
+	uint32_t	 n, i;
+	struct dest	*d;
+	char		*dom, *p;
+
+	m_reader(&r, im);
+	if (m_get_string(&r, &id) == -1 || m_get_string(&r, &domain) == -1 ||
+	    m_get_string(&r, &from) == -1 || m_get_u64(&r, &size) == -1 ||
+	    m_get_u32(&r, &n) == -1 || n == 0 || n > 100000 || im->fd == -1)
+		goto bad;
+	t = xcalloc(1, sizeof(*t));
+	dd->ntasks++;
+	t->id = im->hdr.peerid;
+	t->gen = dd->queue_gen;
+	t->fd = im->fd;
+	strlcpy(t->msgid, id, sizeof(t->msgid));
+	t->from = xstrdup(from);
+	t->size = size;
+	t->rcpts = xcalloc(n, sizeof(char *));
+	t->response = xcalloc(n, sizeof(char *));
+	t->status = xcalloc(n, 1);
+	t->accepted = xcalloc(n, 1);
+	for (i = 0; i < n; i++) {
+		if (m_get_string(&r, &rcpt) == -1) {
+			task_free(t);
+			return -1;
+		}
+		t->rcpts[t->nrcpt++] = xstrdup(rcpt);
+	}
+	if (m_end(&r) == -1) {
+		task_free(t);
+		return -1;
+	}
+	if (dd->shutdown) {
+		task_fail_all(t, RCPT_TEMPFAIL,
+		    "4.3.0 delivery agent shutting down");
+		return 0;
+	}
+	dom = xstrdup(domain);
+	for (p = dom; *p; p++)
+		*p = tolower((unsigned char)*p);
+	d = dest_get(dom);
+	free(dom);
+	t->dest = d;
+	TAILQ_INSERT_TAIL(&d->ready, t, entry);
+	d->nready++;
+	dest_kick(d);
+	return 0;
+bad:
+	if (im->fd != -1)
+		close(im->fd);
+	return -1;
+}
+
+static int
+deliverd_imsg_queue(struct chan *c, struct imsg *im)
+{
+	switch (im->hdr.type) {
+	case IMSG_QUEUED_DELIVER:
+		return deliverd_task(im);
+	}
+	log_warnx("queued: unexpected message type %u", im->hdr.type);
+	if (im->fd != -1)
+		close(im->fd);
+	return -1;
+}
+
+static void
+deliverd_queue_closed(struct chan *c)
+{
+	if (dd->queue == c)
+		dd->queue = NULL;
+}
+
+static int
+deliverd_imsg(struct chan *c, struct imsg *im)
+{
+	struct mreader	 r;
+	uint32_t	 kind, w;
+
+	m_reader(&r, im);
+	switch (im->hdr.type) {
+	case IMSG_MASTER_PEER:
+		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
+		    m_end(&r) == -1 || im->fd == -1 || kind != PEER_QUEUED) {
+			if (im->fd != -1)
+				close(im->fd);
+			return -1;
+		}
+		if (dd->queue != NULL) {
+			struct chan *old = dd->queue;
+
+			deliverd_queue_closed(old);
+			chan_free(old);
+		}
+		/* results of tasks from an earlier queued go nowhere */
+		dd->queue_gen++;
+		dd->queue = chan_new(dd->base, im->fd, "queued",
+		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
+		return 0;
+	}
+	log_warnx("master: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+void
+deliverd_maybe_exit(void)
+{
+	if (dd->shutdown && dd->ntasks == 0)
+		event_base_loopexit(dd->base, NULL);
+}
+
+static void
+deliverd_stop(void)
+{
+	struct dest	*d;
+	struct conn	*c, *next;
+
+	if (dd->shutdown)
+		return;
+	dd->shutdown = 1;
+	RB_FOREACH(d, dest_tree, &dd->dests) {
+		dest_fail_ready(d, RCPT_TEMPFAIL,
+		    "4.3.0 delivery agent shutting down");
+		TAILQ_FOREACH_SAFE(c, &d->conns, entry, next)
+			if (c->state == C_IDLE)
+				conn_close(c);
+	}
+	deliverd_maybe_exit();
+}
+
+static void
+deliverd_master_closed(struct chan *c)
+{
+	dd->master = NULL;
+	deliverd_stop();
+}
+
+static void
+deliverd_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	deliverd_stop();
+}
+
+void
+deliverd_main(struct proc_args *pa)
+{
+	struct petrel_conf *conf = pa->conf;
+	struct event	*sigterm, *sigint;
+	struct timeval	 tv = { 60, 0 };
+	char		 title[32];
+
+	snprintf(title, sizeof(title), "smtp client %d", pa->index);
+	proc_child_init(pa, title);
+	dd = xcalloc(1, sizeof(*dd));
+	dd->conf = conf;
+	dd->index = pa->index;
+	RB_INIT(&dd->dests);
+
+	if ((dd->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	/* the resolver reads /etc/resolv.conf before the chroot */
+	if (dns_init(dd->base, conf->deliverd_resolver) == -1)
+		fatalx("deliverd: resolver %s unusable",
+		    conf->deliverd_resolver);
+	conn_init_self();
+	priv_drop("deliverd", conf->privsep, conf->deliverd_user,
+	    conf->deliverd_chroot);
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigterm = evsignal_new(dd->base, SIGTERM, deliverd_sigterm, NULL);
+	sigint = evsignal_new(dd->base, SIGINT, deliverd_sigterm, NULL);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	gc_ev = evtimer_new(dd->base, dest_gc, NULL);
+	evtimer_add(gc_ev, &tv);
+
+	dd->master = chan_new(dd->base, PROC_MASTER_FD, "master",
+	    deliverd_imsg, deliverd_master_closed, NULL);
+	chan_compose(dd->master, IMSG_CHILD_READY, 0, -1, NULL, 0);
+	event_base_dispatch(dd->base);
+	exit(0);
+}

@@ -1,0 +1,134 @@
+/*
+ * deliverd.h - the SMTP client: routing, connections per destination,
+ * the client side of the SMTP dialogue.
+ */
+#ifndef PETREL_DELIVERD_H
+#define PETREL_DELIVERD_H
+
+#include <bsd/sys/queue.h>
+#include <bsd/sys/tree.h>
+#include <sys/socket.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "dns.h"
+#include "envelope.h"
+
+/*
+ * Egress settings, with KumoMTA's names and defaults; until the policy
+ * lands they are the same for every destination.
+ */
+struct egress {
+	int		 smtp_port;
+	int		 connection_limit;
+	int		 max_deliveries_per_connection;
+	int		 enable_pipelining;
+	int		 enable_rset;
+	int		 connect_timeout;
+	int		 banner_timeout;
+	int		 ehlo_timeout;
+	int		 mail_from_timeout;
+	int		 rcpt_to_timeout;
+	int		 data_timeout;
+	int		 data_dot_timeout;
+	int		 idle_timeout;
+	char		 ehlo_domain[256];
+};
+
+/* One message for the recipients of one routing domain (from queued). */
+struct dtask {
+	TAILQ_ENTRY(dtask) entry;
+	uint32_t	 id;
+	uint64_t	 gen;		/* of the queued channel it came on */
+	char		 msgid[MSGID_LEN + 1];
+	char		*from;
+	uint64_t	 size;
+	int		 fd;
+	int		 nrcpt;
+	char		**rcpts;
+	uint8_t		*status;	/* RCPT_* */
+	char		**response;
+	uint8_t		*accepted;	/* 250 to RCPT in this transaction */
+	struct dest	*dest;
+};
+TAILQ_HEAD(dtask_list, dtask);
+
+enum conn_state {
+	C_CONNECTING, C_BANNER, C_EHLO, C_HELO, C_RSET, C_TRANSACTION,
+	C_IDLE, C_QUIT,
+};
+
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct dest	*dest;
+	struct bufferevent *bev;
+	enum conn_state	 state;
+	int		 host, addr;	/* position in dest->res */
+	char		 relay[320];	/* host[ip]:port */
+	int		 pipelining, size_ext, esmtp;
+	int		 deliveries;
+	int		 need_rset;
+	struct dtask	*task;
+	/* the transaction: replies expected, in order */
+	int		 phase;		/* 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
+	int		 sent;		/* commands sent so far, same numbering */
+	int		 mail_failed;
+	int		 naccepted;
+	char		*mail_reply;
+	/* the reply being read */
+	char		 reply[1024];
+	int		 replylen;
+	char		 last_error[512];
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* A routing domain: its next hops, waiting tasks and connections. */
+struct dest {
+	RB_ENTRY(dest)	 entry;
+	char		*name;
+	struct egress	 eg;
+	struct dtask_list ready;
+	int		 nready;
+	struct conn_list conns;
+	int		 nconn;
+	int		 resolving;
+	int		 have_res;
+	time_t		 res_time;
+	struct dns_result res;
+};
+RB_HEAD(dest_tree, dest);
+RB_PROTOTYPE(dest_tree, dest, entry, dest_cmp);
+
+struct deliverd {
+	struct petrel_conf *conf;
+	struct event_base *base;
+	struct chan	*master;
+	struct chan	*queue;
+	uint64_t	 queue_gen;
+	int		 index;
+	struct dest_tree dests;
+	int		 ntasks;
+	int		 shutdown;
+};
+
+extern struct deliverd *dd;
+
+/* deliverd.c */
+void	 dest_kick(struct dest *);
+void	 task_finish(struct dtask *, const char *relay);
+void	 task_fail_all(struct dtask *, int status, const char *why);
+void	 deliverd_maybe_exit(void);
+
+/* client.c */
+struct conn *conn_new(struct dest *, struct dtask *);
+void	 conn_take(struct conn *, struct dtask *);
+void	 conn_close(struct conn *);
+int	 conn_is_self(const struct sockaddr *);
+void	 conn_init_self(void);
+
+#endif
