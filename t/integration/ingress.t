@@ -3,7 +3,7 @@
 # the spool holds exactly what was accepted; Reception lines reach syslog.
 . "$(dirname "$0")/lib.sh"
 command -v swaks >/dev/null || skip_all "swaks not installed"
-plan 22
+plan 23
 
 start_syslog; ok $? "private rsyslogd is up"
 write_conf
@@ -35,9 +35,11 @@ penv=$T/spool/queue/${pid:0:2}/$pid.env
 is "$(grep -c '^rcpt ' "$penv" 2>/dev/null)" 2 "both recipients are in the envelope"
 
 # null sender (a bounce) is accepted
-out=$(swaks --server 127.0.0.1 --port "$PORT" --from '' --to frank@example.net \
+out=$(swaks --server 127.0.0.1 --port "$PORT" --from '<>' --to frank@example.net \
     --header "Message-ID: <null-1@test>" 2>&1)
 ok $? "null sender accepted"
+nid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
+grep -qx 'from ' "$T/spool/queue/${nid:0:2}/$nid.env"; ok $? "the envelope keeps the null sender"
 
 # a message rejected after DATA (too big) must not be in the spool
 stop_petrel
