@@ -158,7 +158,7 @@ conn_timeout(struct conn *c, int secs)
 void
 conn_close(struct conn *c)
 {
-	struct dest	*d = c->dest;
+	struct site	*d = c->site;
 
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconn--;
@@ -167,16 +167,16 @@ conn_close(struct conn *c)
 	free(c->mail_reply);
 	free(c);
 	/* a connection slot is free: waiting tasks may use it */
-	dest_kick(d);
+	site_kick(d);
 }
 
 struct conn *
-conn_new(struct dest *d, struct dtask *t)
+conn_new(struct site *d, struct dtask *t)
 {
 	struct conn	*c;
 
 	c = xcalloc(1, sizeof(*c));
-	c->dest = d;
+	c->site = d;
 	c->task = t;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconn++;
@@ -191,7 +191,7 @@ conn_new(struct dest *d, struct dtask *t)
 static void
 conn_exhausted(struct conn *c)
 {
-	struct dest	*d = c->dest;
+	struct site	*d = c->site;
 	struct dtask	*t;
 	char		 why[600];
 
@@ -201,7 +201,7 @@ conn_exhausted(struct conn *c)
 		strlcpy(why, c->last_error, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "4.4.1 %s", c->last_error);
-	log_info("dest=%s event=Unreachable reason=\"%s\"", d->name, why);
+	log_info("site=%s event=Unreachable reason=\"%s\"", d->name, why);
 	t = c->task;
 	c->task = NULL;
 	if (t != NULL)
@@ -227,7 +227,7 @@ conn_advance(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
 	va_end(ap);
-	log_debug("dest=%s relay=%s: %s", c->dest->name, c->relay,
+	log_debug("site=%s relay=%s: %s", c->site->name, c->relay,
 	    c->last_error);
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
@@ -240,7 +240,7 @@ conn_advance(struct conn *c, const char *fmt, ...)
 static void
 conn_connect(struct conn *c)
 {
-	struct dns_result *res = &c->dest->res;
+	struct dns_result *res = &c->site->res;
 	struct dns_host	*h;
 	struct sockaddr	*sa;
 	char		 ip[INET6_ADDRSTRLEN];
@@ -265,8 +265,8 @@ conn_connect(struct conn *c)
 		if (conn_is_self(sa)) {
 			snprintf(c->last_error, sizeof(c->last_error),
 			    "4.4.6 mail for %s loops back to myself (%s)",
-			    c->dest->name, c->relay);
-			log_warnx("dest=%s: %s", c->dest->name, c->last_error);
+			    c->site->name, c->relay);
+			log_warnx("site=%s: %s", c->site->name, c->last_error);
 			c->addr++;
 			continue;
 		}
@@ -280,7 +280,7 @@ conn_connect(struct conn *c)
 	if (c->bev == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-	conn_timeout(c, c->dest->eg.connect_timeout);
+	conn_timeout(c, c->site->eg.connect_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(c->bev, sa, h->addrlens[c->addr]) == -1)
 		conn_advance(c, "connect to %s: %s", c->relay,
@@ -301,7 +301,7 @@ static void
 conn_task_done(struct conn *c)
 {
 	struct dtask	*t = c->task;
-	struct dest	*d = c->dest;
+	struct site	*d = c->site;
 
 	c->task = NULL;
 	c->deliveries++;
@@ -309,7 +309,7 @@ conn_task_done(struct conn *c)
 	if (dd->shutdown ||
 	    c->deliveries >= d->eg.max_deliveries_per_connection) {
 		conn_quit(c);
-		dest_kick(d);	/* the rest get a new connection */
+		site_kick(d);	/* the rest get a new connection */
 		return;
 	}
 	if ((t = TAILQ_FIRST(&d->ready)) != NULL) {
@@ -339,7 +339,7 @@ conn_begin(struct conn *c)
 	if (c->need_rset) {
 		conn_send(c, "RSET");
 		c->state = C_RSET;
-		conn_timeout(c, c->dest->eg.mail_from_timeout);
+		conn_timeout(c, c->site->eg.mail_from_timeout);
 		return;
 	}
 	c->state = C_TRANSACTION;
@@ -361,7 +361,7 @@ conn_begin(struct conn *c)
 		conn_send(c, "DATA");
 		c->sent = t->nrcpt + 2;
 	}
-	conn_timeout(c, c->dest->eg.mail_from_timeout);
+	conn_timeout(c, c->site->eg.mail_from_timeout);
 }
 
 static void
@@ -386,7 +386,7 @@ conn_send_body(struct conn *c)
 	if (st.st_size == 0)
 		close(fd);
 	evbuffer_add(out, ".\r\n", 3);
-	conn_timeout(c, c->dest->eg.data_dot_timeout);
+	conn_timeout(c, c->site->eg.data_dot_timeout);
 }
 
 static int
@@ -418,7 +418,7 @@ static void
 conn_transaction_reply(struct conn *c, int code, const char *reply)
 {
 	struct dtask	*t = c->task;
-	struct egress	*eg = &c->dest->eg;
+	struct egress	*eg = &c->site->eg;
 	int		 n = t->nrcpt, i;
 
 	if (c->phase == 0) {			/* MAIL */
@@ -491,7 +491,7 @@ static void
 conn_ehlo_line(struct conn *c, const char *text)
 {
 	if (strcasecmp(text, "PIPELINING") == 0)
-		c->pipelining = c->dest->eg.enable_pipelining;
+		c->pipelining = c->site->eg.enable_pipelining;
 	else if (strncasecmp(text, "SIZE", 4) == 0 &&
 	    (text[4] == '\0' || text[4] == ' '))
 		c->size_ext = 1;
@@ -507,13 +507,13 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_advance(c, "%s", reply);
 			return;
 		}
-		conn_send(c, "EHLO %s", c->dest->eg.ehlo_domain);
+		conn_send(c, "EHLO %s", c->site->eg.ehlo_domain);
 		c->state = C_EHLO;
-		conn_timeout(c, c->dest->eg.ehlo_timeout);
+		conn_timeout(c, c->site->eg.ehlo_timeout);
 		return;
 	case C_EHLO:
 		if (code / 100 == 5) {
-			conn_send(c, "HELO %s", c->dest->eg.ehlo_domain);
+			conn_send(c, "HELO %s", c->site->eg.ehlo_domain);
 			c->state = C_HELO;
 			c->pipelining = c->size_ext = 0;
 			return;
@@ -530,7 +530,7 @@ conn_reply(struct conn *c, int code, const char *reply)
 	case C_RSET:
 		if (code / 100 != 2) {
 			/* the session is confused: start the task afresh */
-			struct dest	*d = c->dest;
+			struct site	*d = c->site;
 
 			TAILQ_INSERT_HEAD(&d->ready, c->task, entry);
 			d->nready++;
@@ -638,7 +638,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		c->state = C_BANNER;
-		conn_timeout(c, c->dest->eg.banner_timeout);
+		conn_timeout(c, c->site->eg.banner_timeout);
 		return;
 	}
 	how = (what & BEV_EVENT_TIMEOUT) ? "timeout" :

@@ -6,6 +6,9 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -33,6 +36,13 @@ dest_cmp(struct dest *a, struct dest *b)
 	return strcmp(a->name, b->name);
 }
 RB_GENERATE(dest_tree, dest, entry, dest_cmp);
+
+static int
+site_cmp(struct site *a, struct site *b)
+{
+	return strcmp(a->name, b->name);
+}
+RB_GENERATE(site_tree, site, entry, site_cmp);
 
 static void
 egress_defaults(struct egress *eg)
@@ -113,16 +123,69 @@ task_fail_all(struct dtask *t, int status, const char *why)
 }
 
 static void
-dest_fail_ready(struct dest *d, int status, const char *why)
+tasks_fail(struct dtask_list *list, int *n, int status, const char *why)
 {
 	struct dtask	*t;
 
-	while ((t = TAILQ_FIRST(&d->ready)) != NULL) {
-		TAILQ_REMOVE(&d->ready, t, entry);
-		d->nready--;
+	while ((t = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, t, entry);
+		(*n)--;
 		task_fail_all(t, status, why);
 	}
 }
+
+/*
+ * Give waiting tasks to idle connections, open new ones up to the
+ * site's limit.
+ */
+void
+site_kick(struct site *s)
+{
+	struct dtask	*t;
+	struct conn	*c;
+
+	while (s->nready > 0) {
+		TAILQ_FOREACH(c, &s->conns, entry)
+			if (c->state == C_IDLE)
+				break;
+		if (c == NULL && s->nconn >= s->eg.connection_limit)
+			break;
+		t = TAILQ_FIRST(&s->ready);
+		TAILQ_REMOVE(&s->ready, t, entry);
+		s->nready--;
+		if (c != NULL)
+			conn_take(c, t);
+		else
+			conn_new(s, t);
+	}
+}
+
+/* The site of a resolved destination: site_name and port. */
+static struct site *
+site_get(struct dns_result *res)
+{
+	struct site	 key, *s;
+	const struct sockaddr *sa = (struct sockaddr *)&res->hosts[0].addrs[0];
+	char		 name[1100];
+
+	snprintf(name, sizeof(name), "%s:%u", res->site_name,
+	    ntohs(sa->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)sa)->sin_port :
+	    ((const struct sockaddr_in6 *)sa)->sin6_port));
+	key.name = name;
+	if ((s = RB_FIND(site_tree, &dd->sites, &key)) == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->name = xstrdup(name);
+		egress_defaults(&s->eg);
+		TAILQ_INIT(&s->ready);
+		TAILQ_INIT(&s->conns);
+		RB_INSERT(site_tree, &dd->sites, s);
+	}
+	s->res = *res;
+	return s;
+}
+
+static void dest_kick(struct dest *);
 
 static void
 dest_resolved(struct dns_result *res, void *arg)
@@ -136,22 +199,20 @@ dest_resolved(struct dns_result *res, void *arg)
 	dest_kick(d);
 }
 
-/*
- * Give waiting tasks to idle connections, open new ones up to the
- * limit; resolve the destination first when needed.
- */
-void
+/* Resolve the routing domain when needed, then hand tasks to its site. */
+static void
 dest_kick(struct dest *d)
 {
+	struct site	*s;
 	struct dtask	*t;
-	struct conn	*c;
 	char		 why[512];
 
-	if (d->nready == 0 || d->resolving)
+	if (d->npending == 0 || d->resolving)
 		return;
 	if (!d->have_res || time(NULL) - d->res_time >= DEST_RES_TTL) {
 		d->resolving = 1;
-		dns_resolve(d->name, d->eg.smtp_port, dest_resolved, d);
+		dns_resolve(d->name, dd->conf->deliverd_smtp_port,
+		    dest_resolved, d);
 		return;
 	}
 	switch (d->res.status) {
@@ -159,32 +220,26 @@ dest_kick(struct dest *d)
 		break;
 	case DNS_NXDOMAIN:
 		snprintf(why, sizeof(why), "5.1.2 %s", d->res.error);
-		dest_fail_ready(d, RCPT_PERMFAIL, why);
+		tasks_fail(&d->pending, &d->npending, RCPT_PERMFAIL, why);
 		return;
 	case DNS_NULLMX:
 		snprintf(why, sizeof(why), "5.1.10 %s", d->res.error);
-		dest_fail_ready(d, RCPT_PERMFAIL, why);
+		tasks_fail(&d->pending, &d->npending, RCPT_PERMFAIL, why);
 		return;
 	case DNS_TEMPFAIL:
 		snprintf(why, sizeof(why), "4.4.3 %s", d->res.error);
 		d->have_res = 0;	/* ask again next time */
-		dest_fail_ready(d, RCPT_TEMPFAIL, why);
+		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL, why);
 		return;
 	}
-	while (d->nready > 0) {
-		TAILQ_FOREACH(c, &d->conns, entry)
-			if (c->state == C_IDLE)
-				break;
-		if (c == NULL && d->nconn >= d->eg.connection_limit)
-			break;
-		t = TAILQ_FIRST(&d->ready);
-		TAILQ_REMOVE(&d->ready, t, entry);
-		d->nready--;
-		if (c != NULL)
-			conn_take(c, t);
-		else
-			conn_new(d, t);
+	s = site_get(&d->res);
+	while ((t = TAILQ_FIRST(&d->pending)) != NULL) {
+		TAILQ_REMOVE(&d->pending, t, entry);
+		d->npending--;
+		TAILQ_INSERT_TAIL(&s->ready, t, entry);
+		s->nready++;
 	}
+	site_kick(s);
 }
 
 static struct dest *
@@ -197,26 +252,33 @@ dest_get(const char *name)
 		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->name = xstrdup(name);
-	egress_defaults(&d->eg);
-	TAILQ_INIT(&d->ready);
-	TAILQ_INIT(&d->conns);
+	TAILQ_INIT(&d->pending);
 	RB_INSERT(dest_tree, &dd->dests, d);
 	return d;
 }
 
-/* Forget destinations that have nothing to do (from a timer only). */
+/* Forget destinations and sites with nothing to do (from a timer only). */
 static void
-dest_gc(evutil_socket_t fd, short ev, void *arg)
+deliverd_gc(evutil_socket_t fd, short ev, void *arg)
 {
-	struct dest	*d, *next;
+	struct dest	*d, *dnext;
+	struct site	*s, *snext;
 	struct timeval	 tv = { 60, 0 };
 
-	RB_FOREACH_SAFE(d, dest_tree, &dd->dests, next) {
-		if (d->nready || d->nconn || d->resolving)
+	RB_FOREACH_SAFE(d, dest_tree, &dd->dests, dnext) {
+		if (d->npending || d->resolving ||
+		    time(NULL) - d->res_time < DEST_RES_TTL)
 			continue;
 		RB_REMOVE(dest_tree, &dd->dests, d);
 		free(d->name);
 		free(d);
+	}
+	RB_FOREACH_SAFE(s, site_tree, &dd->sites, snext) {
+		if (s->nready || s->nconn)
+			continue;
+		RB_REMOVE(site_tree, &dd->sites, s);
+		free(s->name);
+		free(s);
 	}
 	evtimer_add(gc_ev, &tv);
 }
@@ -270,9 +332,8 @@ deliverd_task(struct imsg *im)
 		*p = tolower((unsigned char)*p);
 	d = dest_get(dom);
 	free(dom);
-	t->dest = d;
-	TAILQ_INSERT_TAIL(&d->ready, t, entry);
-	d->nready++;
+	TAILQ_INSERT_TAIL(&d->pending, t, entry);
+	d->npending++;
 	dest_kick(d);
 	return 0;
 bad:
@@ -343,15 +404,19 @@ static void
 deliverd_stop(void)
 {
 	struct dest	*d;
+	struct site	*s;
 	struct conn	*c, *next;
 
 	if (dd->shutdown)
 		return;
 	dd->shutdown = 1;
-	RB_FOREACH(d, dest_tree, &dd->dests) {
-		dest_fail_ready(d, RCPT_TEMPFAIL,
+	RB_FOREACH(d, dest_tree, &dd->dests)
+		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL,
 		    "4.3.0 delivery agent shutting down");
-		TAILQ_FOREACH_SAFE(c, &d->conns, entry, next)
+	RB_FOREACH(s, site_tree, &dd->sites) {
+		tasks_fail(&s->ready, &s->nready, RCPT_TEMPFAIL,
+		    "4.3.0 delivery agent shutting down");
+		TAILQ_FOREACH_SAFE(c, &s->conns, entry, next)
 			if (c->state == C_IDLE)
 				conn_close(c);
 	}
@@ -385,6 +450,7 @@ deliverd_main(struct proc_args *pa)
 	dd->conf = conf;
 	dd->index = pa->index;
 	RB_INIT(&dd->dests);
+	RB_INIT(&dd->sites);
 
 	if ((dd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -402,7 +468,7 @@ deliverd_main(struct proc_args *pa)
 	sigint = evsignal_new(dd->base, SIGINT, deliverd_sigterm, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	gc_ev = evtimer_new(dd->base, dest_gc, NULL);
+	gc_ev = evtimer_new(dd->base, deliverd_gc, NULL);
 	evtimer_add(gc_ev, &tv);
 
 	dd->master = chan_new(dd->base, PROC_MASTER_FD, "master",

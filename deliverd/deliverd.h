@@ -54,7 +54,6 @@ struct dtask {
 	uint8_t		*status;	/* RCPT_* */
 	char		**response;
 	uint8_t		*accepted;	/* 250 to RCPT in this transaction */
-	struct dest	*dest;
 };
 TAILQ_HEAD(dtask_list, dtask);
 
@@ -65,10 +64,10 @@ enum conn_state {
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
-	struct dest	*dest;
+	struct site	*site;
 	struct bufferevent *bev;
 	enum conn_state	 state;
-	int		 host, addr;	/* position in dest->res */
+	int		 host, addr;	/* position in site->res */
 	char		 relay[320];	/* host[ip]:port */
 	int		 pipelining, size_ext, esmtp;
 	int		 deliveries;
@@ -87,15 +86,30 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
-/* A routing domain: its next hops, waiting tasks and connections. */
-struct dest {
-	RB_ENTRY(dest)	 entry;
-	char		*name;
+/*
+ * A site: the set of next hops one or more routing domains share (its
+ * name is KumoMTA's MX rollup).  Connections and their limit belong to
+ * the site, so two domains hosted on the same MX share them.
+ */
+struct site {
+	RB_ENTRY(site)	 entry;
+	char		*name;		/* site_name, plus the port */
 	struct egress	 eg;
 	struct dtask_list ready;
 	int		 nready;
 	struct conn_list conns;
 	int		 nconn;
+	struct dns_result res;		/* the latest resolution */
+};
+RB_HEAD(site_tree, site);
+RB_PROTOTYPE(site_tree, site, entry, site_cmp);
+
+/* A routing domain: tasks wait here until it is resolved to a site. */
+struct dest {
+	RB_ENTRY(dest)	 entry;
+	char		*name;
+	struct dtask_list pending;
+	int		 npending;
 	int		 resolving;
 	int		 have_res;
 	time_t		 res_time;
@@ -112,6 +126,7 @@ struct deliverd {
 	uint64_t	 queue_gen;
 	int		 index;
 	struct dest_tree dests;
+	struct site_tree sites;
 	int		 ntasks;
 	int		 shutdown;
 };
@@ -119,13 +134,13 @@ struct deliverd {
 extern struct deliverd *dd;
 
 /* deliverd.c */
-void	 dest_kick(struct dest *);
+void	 site_kick(struct site *);
 void	 task_finish(struct dtask *, const char *relay);
 void	 task_fail_all(struct dtask *, int status, const char *why);
 void	 deliverd_maybe_exit(void);
 
 /* client.c */
-struct conn *conn_new(struct dest *, struct dtask *);
+struct conn *conn_new(struct site *, struct dtask *);
 void	 conn_take(struct conn *, struct dtask *);
 void	 conn_close(struct conn *);
 int	 conn_is_self(const struct sockaddr *);

@@ -474,9 +474,11 @@ lookup_finish(struct lookup *lk)
 		strlcpy(a->res.error, lk->error, sizeof(a->res.error));
 		ttl = lk->status == DNS_TEMPFAIL ? 0 : DNS_NEG_TTL;
 	}
-	log_debug("dns: %s: %s%s%s", e->key,
-	    a->res.status == DNS_OK ? "ok, site " : "", a->res.status ==
-	    DNS_OK ? a->res.site_name : "", a->res.error);
+	if (a->res.status == DNS_OK)
+		log_debug("dns: %s: %d hosts, site %s", e->key, a->res.nhosts,
+		    a->res.site_name);
+	else
+		log_debug("dns: %s: %s", e->key, a->res.error);
 
 	e->lk = NULL;
 	lookup_free(lk);
@@ -535,9 +537,9 @@ addr_cb(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 			    n->ai_addrlen);
 			h->addrlens[h->naddr++] = n->ai_addrlen;
 		}
-		if (h->naddr == 0)
-			h->status = ARES_ENODATA;
 	}
+	if (status == ARES_SUCCESS && h->naddr == 0)
+		h->status = ARES_ENODATA;
 	if (ai != NULL)
 		ares_freeaddrinfo(ai);
 	lookup_release(h->lk);
@@ -873,9 +875,10 @@ dns_resolve(const char *routing_domain, int default_port, dns_cb cb,
 	/* NAME or NAME:PORT */
 	len = strlen(routing_domain);
 	if ((colon = strchr(routing_domain, ':')) != NULL) {
+		if (!isdigit((unsigned char)colon[1]))
+			goto bad;
 		port = strtol(colon + 1, &end, 10);
-		if (end == colon + 1 || *end != '\0' || port < 1 ||
-		    port > 65535 || colon[1] == '+' || colon[1] == '-')
+		if (*end != '\0' || port < 1 || port > 65535)
 			goto bad;
 		len = colon - routing_domain;
 		w->port = port;

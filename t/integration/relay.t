@@ -8,7 +8,7 @@
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 30
+plan 35
 
 DNSP=$(free_port) SP=$(free_port)
 dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces \
@@ -16,6 +16,8 @@ dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces 
     --mx-host=mx.test,mx1.mx.test,10 --mx-host=mx.test,mx2.mx.test,20 \
     --host-record=mx1.mx.test,127.0.0.5 --host-record=mx2.mx.test,127.0.0.6 \
     --host-record=implicit.test,127.0.0.7 --host-record=back.test,127.0.0.6 \
+    --mx-host=one.test,mx.c.test,10 --mx-host=two.test,mx.c.test,10 \
+    --host-record=mx.c.test,127.0.0.8 \
     >"$T/dnsmasq.out" 2>&1 &
 track $!
 start_sink() {	# start_sink NAME ADDR
@@ -27,6 +29,7 @@ start_sink() {	# start_sink NAME ADDR
 stop_sink() { eval "p=\$SINK_$1"; kill "$p"; wait "$p" 2>/dev/null; untrack "$p"; }
 start_sink A 127.0.0.6; ok $? "sink A (mx2.mx.test, back.test) is up"
 start_sink B 127.0.0.7; ok $? "sink B (implicit.test) is up"
+start_sink C 127.0.0.8; ok $? "sink C (mx.c.test, MX of one.test and two.test) is up"
 
 RELAYHOST= RESOLVER=127.0.0.1:$DNSP SYSLOG_SOCKET= \
 QUEUED_EXTRA="retry_interval = 1s
@@ -88,6 +91,15 @@ wait_for 30 logged "event=Expiration from=<s@back.test> rcpt=<defer@mx.test> res
 ok $? "a message deferred past max_age expires (5.4.7)"
 wait_for 20 sh -c "grep -qs '^Final-Recipient: rfc822; defer@mx.test' $T/A/*.eml"
 ok $(grep -q '^Status: 5.4.7' "$(dsn_for defer@mx.test)"; echo $?) "and its DSN says 5.4.7"
+
+# one.test and two.test share their MX: one site, one connection
+send s@back.test u@one.test site1
+wait_for 20 arrived C site1; ok $? "delivered to one.test"
+send s@back.test u@two.test site2
+wait_for 20 arrived C site2; ok $? "delivered to two.test"
+is "$(grep -c '^EHLO' "$T/C/log")" 1 "both went over one connection: domains with the same MX share a site"
+logged "event=Delivery from=<s@back.test> rcpt=<u@two.test> relay=mx.c.test\[127.0.0.8\]:$SP"
+ok $? "the second delivery names the shared relay"
 
 # restart mid-queue: sink B is down, 20 messages wait; petreld restarts,
 # sink B comes back; all 20 arrive
