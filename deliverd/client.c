@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -162,10 +163,16 @@ conn_close(struct conn *c)
 
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconn--;
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
 	free(c->mail_reply);
-	free(c);
+	c->mail_reply = NULL;
+	if (c->in_read)
+		c->dead = 1;	/* conn_read_cb frees it */
+	else
+		free(c);
 	/* a connection slot is free: waiting tasks may use it */
 	site_kick(d);
 }
@@ -563,6 +570,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	const char	*text;
 	int		 code, more;
 
+	/*
+	 * Pipelined replies arrive together: take them all.  A reply may
+	 * close the connection or move it to the next host; then stop.
+	 */
+	c->in_read = 1;
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (smtp_parse_reply_line(line, &code, &more, &text) == -1) {
 			char	 bad[80];
@@ -577,7 +589,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			}
 			conn_advance(c, "4.5.0 %s sent a malformed reply: %s",
 			    c->relay, bad);
-			return;
+			goto out;
 		}
 		if (c->state == C_EHLO && c->replylen > 0)
 			conn_ehlo_line(c, text);
@@ -589,14 +601,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			continue;
 		c->replylen = 0;
 		conn_reply(c, code, c->reply);
-		return;	/* the next reply comes in another callback */
+		if (c->dead || c->bev != bev)
+			goto out;
 	}
 	if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
 		snprintf(c->last_error, sizeof(c->last_error),
 		    "4.5.0 %s sent an over-long reply line", c->relay);
 		goto lost;
 	}
-	return;
+	goto out;
 lost:
 	if (c->task != NULL) {
 		struct dtask *t = c->task;
@@ -605,6 +618,10 @@ lost:
 		task_fail_all(t, RCPT_TEMPFAIL, c->last_error);
 	}
 	conn_close(c);
+out:
+	c->in_read = 0;
+	if (c->dead)
+		free(c);
 }
 
 static const char *
@@ -637,6 +654,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	const char	*how;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		int	 on = 1;
+
+		/*
+		 * Every write is a whole batch already (evbuffers); Nagle
+		 * would hold the final dot behind the message text for a
+		 * delayed ACK, 40 ms per message.
+		 */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &on, sizeof(on));
 		c->state = C_BANNER;
 		conn_timeout(c, c->site->eg.banner_timeout);
 		return;

@@ -6,9 +6,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -160,22 +157,19 @@ site_kick(struct site *s)
 	}
 }
 
-/* The site of a resolved destination: site_name and port. */
+/*
+ * The site of a resolved destination.  site_name already carries a
+ * port other than the default (KumoMTA's rollup does), so it is the key.
+ */
 static struct site *
 site_get(struct dns_result *res)
 {
 	struct site	 key, *s;
-	const struct sockaddr *sa = (struct sockaddr *)&res->hosts[0].addrs[0];
-	char		 name[1100];
 
-	snprintf(name, sizeof(name), "%s:%u", res->site_name,
-	    ntohs(sa->sa_family == AF_INET ?
-	    ((const struct sockaddr_in *)sa)->sin_port :
-	    ((const struct sockaddr_in6 *)sa)->sin6_port));
-	key.name = name;
+	key.name = res->site_name;
 	if ((s = RB_FIND(site_tree, &dd->sites, &key)) == NULL) {
 		s = xcalloc(1, sizeof(*s));
-		s->name = xstrdup(name);
+		s->name = xstrdup(res->site_name);
 		egress_defaults(&s->eg);
 		TAILQ_INIT(&s->ready);
 		TAILQ_INIT(&s->conns);

@@ -72,6 +72,8 @@ struct conn {
 	int		 pipelining, size_ext, esmtp;
 	int		 deliveries;
 	int		 need_rset;
+	int		 in_read;	/* inside conn_read_cb: free later */
+	int		 dead;
 	struct dtask	*task;
 	/* the transaction: replies expected, in order */
 	int		 phase;		/* 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
@@ -93,7 +95,7 @@ TAILQ_HEAD(conn_list, conn);
  */
 struct site {
 	RB_ENTRY(site)	 entry;
-	char		*name;		/* site_name, plus the port */
+	char		*name;		/* site_name */
 	struct egress	 eg;
 	struct dtask_list ready;
 	int		 nready;

@@ -221,7 +221,8 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 			char	 addr[1024];
 
 			if (vlen == 0 || vlen >= sizeof(addr)) {
-				*err = "bad recipient";
+				*err = vlen ? "recipient too long" :
+				    "empty recipient";
 				goto bad;
 			}
 			memcpy(addr, v, vlen);

@@ -8,8 +8,15 @@
  * batch collects behind it, so under load many messages share one
  * journal commit and at low load a message waits for nothing.
  *
- * The thread touches only the job lists (under the mutex) and the
- * spool; results come back to the event loop through a pipe.
+ * The thread touches only the job lists and the file pool (under the
+ * mutex) and the spool; results come back to the event loop through a
+ * pipe.
+ *
+ * It also keeps a pool of empty message files in incoming/: creating
+ * a file is a journal operation that waits while a batch's syncfs is
+ * committing, and that wait must not stall the event loop (measured:
+ * 0.3 ms per open under load).  Unused pool files are swept away with
+ * the other leftovers of incoming/ at the next start.
  */
 #include "config.h"
 
@@ -29,6 +36,15 @@ static struct commit_list pending = TAILQ_HEAD_INITIALIZER(pending);
 static struct commit_list done = TAILQ_HEAD_INITIALIZER(done);
 static int		 inflight;	/* jobs taken by the thread */
 static int		 notify[2];
+
+#define POOL_SIZE	256
+#define POOL_LOW	64
+static struct {
+	char		 id[MSGID_LEN + 1];
+	int		 fd;
+}			 pool[POOL_SIZE];
+static int		 npool;
+static int		 pool_closed;	/* stopping: no refills */
 static struct event	*notify_ev;
 
 static void *
@@ -40,8 +56,35 @@ commit_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&commit_mtx);
-		while (TAILQ_EMPTY(&pending))
+		while (TAILQ_EMPTY(&pending) && (npool >= POOL_LOW ||
+		    pool_closed))
 			pthread_cond_wait(&commit_cv, &commit_mtx);
+		while (!pool_closed && npool < POOL_SIZE) {
+			char	 id[MSGID_LEN + 1];
+			int	 fd;
+
+			pthread_mutex_unlock(&commit_mtx);
+			fd = spool_open_message(id);
+			pthread_mutex_lock(&commit_mtx);
+			if (fd == -1)
+				break;
+			if (pool_closed) {
+				char	 path[64];
+
+				close(fd);
+				snprintf(path, sizeof(path), "incoming/%s", id);
+				unlink(path);
+				break;
+			}
+			memcpy(pool[npool].id, id, sizeof(id));
+			pool[npool++].fd = fd;
+			if (!TAILQ_EMPTY(&pending))
+				break;	/* commits first, refill later */
+		}
+		if (TAILQ_EMPTY(&pending)) {
+			pthread_mutex_unlock(&commit_mtx);
+			continue;
+		}
 		TAILQ_INIT(&batch);
 		TAILQ_CONCAT(&batch, &pending, entry);
 		TAILQ_FOREACH(j, &batch, entry)
@@ -141,6 +184,46 @@ commit_init(void)
 	if ((errno = pthread_create(&t, &attr, commit_thread, NULL)) != 0)
 		fatal("pthread_create");
 	pthread_attr_destroy(&attr);
+}
+
+/*
+ * A new empty message file for an smtpd: from the pool when it has
+ * one, else created here.  Returns the fd, or -1.
+ */
+int
+commit_take_file(char id[MSGID_LEN + 1])
+{
+	int	 fd = -1;
+
+	pthread_mutex_lock(&commit_mtx);
+	if (npool > 0) {
+		npool--;
+		memcpy(id, pool[npool].id, MSGID_LEN + 1);
+		fd = pool[npool].fd;
+	}
+	if (npool < POOL_LOW)
+		pthread_cond_signal(&commit_cv);
+	pthread_mutex_unlock(&commit_mtx);
+	if (fd == -1)
+		fd = spool_open_message(id);
+	return fd;
+}
+
+/* At a clean stop: the unused pool files go. */
+void
+commit_drop_pool(void)
+{
+	char	 path[64];
+
+	pthread_mutex_lock(&commit_mtx);
+	while (npool > 0) {
+		npool--;
+		close(pool[npool].fd);
+		snprintf(path, sizeof(path), "incoming/%s", pool[npool].id);
+		unlink(path);
+	}
+	pool_closed = 1;	/* and the thread does not refill it */
+	pthread_mutex_unlock(&commit_mtx);
 }
 
 void

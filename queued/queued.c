@@ -103,7 +103,7 @@ queued_open(int worker, uint32_t sessid)
 	char		 id[MSGID_LEN + 1];
 	int		 fd;
 
-	if (q->shutdown || (fd = spool_open_message(id)) == -1) {
+	if (q->shutdown || (fd = commit_take_file(id)) == -1) {
 		const char *why = q->shutdown ? "shutting down" : strerror(errno);
 
 		if (!q->shutdown)
@@ -386,6 +386,7 @@ queued_main(struct proc_args *pa)
 	    queued_master_closed, NULL);
 	chan_compose(q->master, IMSG_CHILD_READY, 0, -1, NULL, 0);
 	event_base_dispatch(q->base);
+	commit_drop_pool();
 	log_debug("queued: exiting");
 	exit(0);
 }

@@ -133,6 +133,8 @@ void	 spool_path(char *buf, size_t len, const char *id, const char *ext);
 /* commit.c */
 void	 commit_init(void);
 void	 commit_submit(struct commit_job *);
+int	 commit_take_file(char id[MSGID_LEN + 1]);
+void	 commit_drop_pool(void);
 int	 commit_busy(void);
 
 /* queue.c */

@@ -379,10 +379,13 @@ spool_recover(void)
 	if ((d = opendir("incoming")) == NULL)
 		fatal("spool: opendir incoming");
 	while ((de = readdir(d)) != NULL) {
+		struct stat	 st;
+
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "incoming/%s", de->d_name);
-		if (unlink(path) == 0)
+		/* empty ones are unused files of the pool: not worth a word */
+		if (stat(path, &st) == 0 && unlink(path) == 0 && st.st_size > 0)
 			partial++;
 	}
 	closedir(d);

@@ -11,6 +11,10 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -219,6 +223,9 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 	struct timeval	 tv;
 	int		 i;
 
+	/* replies leave in whole batches; no Nagle delay behind them */
+	i = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &i, sizeof(i));
 	s = xcalloc(1, sizeof(*s));
 	s->id = ++sd->nextid;
 	s->datafd = -1;

@@ -24,6 +24,8 @@ while kill -0 $LOAD_PID 2>/dev/null; do
 	mapfile -t kids < <(petrel_children)
 	[ ${#kids[@]} -gt 0 ] || continue
 	victim=${kids[RANDOM % ${#kids[@]}]}
+	# a zombie would take the signal without dying again
+	grep -q '^State:.*Z' /proc/"${victim%% *}"/status 2>/dev/null && continue
 	kill -KILL "${victim%% *}" 2>/dev/null || continue
 	kills=$((kills + 1))
 	case "$victim" in *queued*) kq=$((kq + 1)) ;; *) ks=$((ks + 1)) ;; esac
