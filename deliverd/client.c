@@ -312,6 +312,7 @@ conn_task_done(struct conn *c)
 
 	c->task = NULL;
 	c->deliveries++;
+	c->rset_done = 0;
 	task_finish(t, c->relay);
 	if (dd->shutdown ||
 	    c->deliveries >= d->eg.max_deliveries_per_connection) {
@@ -336,26 +337,37 @@ conn_take(struct conn *c, struct dtask *t)
 	conn_begin(c);
 }
 
+/*
+ * Start the task's transaction.  On a reused connection RSET comes
+ * first (enable_rset, as KumoMTA does; always after a transaction that
+ * did not end cleanly): pipelined with MAIL, RCPT and DATA when the
+ * server offers PIPELINING, else on its own.
+ */
 static void
 conn_begin(struct conn *c)
 {
 	struct dtask	*t = c->task;
 	struct stat	 st;
-	int		 i;
+	int		 i, rset;
 
-	if (c->need_rset) {
+	rset = !c->rset_done && (c->need_rset ||
+	    (c->deliveries > 0 && c->site->eg.enable_rset));
+	if (rset && !c->pipelining) {
 		conn_send(c, "RSET");
 		c->state = C_RSET;
 		conn_timeout(c, c->site->eg.mail_from_timeout);
 		return;
 	}
 	c->state = C_TRANSACTION;
-	c->phase = 0;
+	c->phase = rset ? -1 : 0;
+	c->need_rset = 0;
 	c->mail_failed = 0;
 	c->naccepted = 0;
 	free(c->mail_reply);
 	c->mail_reply = NULL;
 	memset(t->accepted, 0, t->nrcpt);
+	if (rset)
+		conn_send(c, "RSET");
 	if (c->size_ext && fstat(t->fd, &st) == 0)
 		conn_send(c, "MAIL FROM:<%s> SIZE=%jd", t->from,
 		    (intmax_t)st.st_size);
@@ -428,7 +440,18 @@ conn_transaction_reply(struct conn *c, int code, const char *reply)
 	struct egress	*eg = &c->site->eg;
 	int		 n = t->nrcpt, i;
 
-	if (c->phase == 0) {			/* MAIL */
+	if (c->phase == -1) {			/* pipelined RSET */
+		if (code / 100 != 2) {
+			/* the session is confused: the task starts afresh */
+			struct site	*s = c->site;
+
+			TAILQ_INSERT_HEAD(&s->ready, t, entry);
+			s->nready++;
+			c->task = NULL;
+			conn_close(c);
+			return;
+		}
+	} else if (c->phase == 0) {		/* MAIL */
 		if (code / 100 != 2) {
 			c->mail_failed = 1;
 			conn_set_accepted(c, code, reply, 1);
@@ -546,6 +569,7 @@ conn_reply(struct conn *c, int code, const char *reply)
 			return;
 		}
 		c->need_rset = 0;
+		c->rset_done = 1;
 		conn_begin(c);
 		return;
 	case C_TRANSACTION:

@@ -71,12 +71,13 @@ struct conn {
 	char		 relay[320];	/* host[ip]:port */
 	int		 pipelining, size_ext, esmtp;
 	int		 deliveries;
-	int		 need_rset;
+	int		 need_rset;	/* the last transaction broke off */
+	int		 rset_done;	/* RSET answered for this one */
 	int		 in_read;	/* inside conn_read_cb: free later */
 	int		 dead;
 	struct dtask	*task;
 	/* the transaction: replies expected, in order */
-	int		 phase;		/* 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
+	int		 phase;		/* -1 RSET, 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
 	int		 sent;		/* commands sent so far, same numbering */
 	int		 mail_failed;
 	int		 naccepted;

@@ -8,7 +8,7 @@
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 35
+plan 36
 
 DNSP=$(free_port) SP=$(free_port)
 dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces \
@@ -98,6 +98,8 @@ wait_for 20 arrived C site1; ok $? "delivered to one.test"
 send s@back.test u@two.test site2
 wait_for 20 arrived C site2; ok $? "delivered to two.test"
 is "$(grep -c '^EHLO' "$T/C/log")" 1 "both went over one connection: domains with the same MX share a site"
+is "$(grep -E '^(EHLO|MAIL|RSET)' "$T/C/log" | tr '\n' ' ')" "EHLO petrel.test MAIL s@back.test RSET MAIL s@back.test " \
+    "the reused connection sends RSET before the next transaction"
 logged "event=Delivery from=<s@back.test> rcpt=<u@two.test> relay=mx.c.test\[127.0.0.8\]:$SP"
 ok $? "the second delivery names the shared relay"
 

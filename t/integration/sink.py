@@ -27,6 +27,10 @@ class Handler:
         log.write("EHLO %s\n" % hostname)
         return responses
 
+    async def handle_RSET(self, server, session, envelope):
+        log.write("RSET\n")
+        return "250 2.0.0 OK"
+
     async def handle_MAIL(self, server, session, envelope, address, options):
         envelope.mail_from = address
         envelope.mail_options.extend(options)
