@@ -33,7 +33,7 @@ const struct conf_key conf_keys[] = {
 	{ "global", "policy", CT_PATH, "/etc/petrel/policy.lua", O(policy),
 	  "Lua policy file (KumoMTA-compatible handlers)." },
 	{ "global", "privsep", CT_BOOL, "yes", O(privsep),
-	  "Run each child as its own user (and chroot smtpd). no: every process stays the invoking user." },
+	  "Run each child as its own user, chrooted (smtpd, deliverd in their chroot, queued in spool_dir). no: every process stays the invoking user." },
 	{ "global", "syslog_facility", CT_FACILITY, "mail", O(syslog_facility),
 	  "Syslog facility for all processes." },
 	{ "global", "syslog_socket", CT_PATH, "/dev/log", O(syslog_socket),
