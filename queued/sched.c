@@ -220,7 +220,7 @@ sched_expire(struct qmsg *m, const char *last)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (m->env.done[i] || sched_bounced(m, i))
 			continue;
-		snprintf(diag, sizeof(diag), "5.4.7 delivery time expired "
+		snprintf(diag, sizeof(diag), "551 5.4.7 delivery time expired "
 		    "after %.0f s%s%s", delay, last ? "; last error: " : "",
 		    last ? last : "");
 		log_info("id=%s event=Expiration from=<%s> rcpt=<%s> "
@@ -401,8 +401,7 @@ sched_settle(struct qmsg *m)
 static int
 sched_dispatch(struct qmsg *m)
 {
-	struct task	*t, *tasks[64];
-	char		*domains[64];
+	struct task	*t, **tasks;
 	int		 ntask = 0, i, k, fd;
 
 	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
@@ -415,6 +414,7 @@ sched_dispatch(struct qmsg *m)
 		return 1;
 	}
 	/* group pending recipients by routing domain */
+	tasks = xcalloc(m->env.nrcpt, sizeof(*tasks));
 	for (i = 0; i < m->env.nrcpt; i++) {
 		char	*d;
 
@@ -422,19 +422,14 @@ sched_dispatch(struct qmsg *m)
 			continue;
 		d = sched_routing_domain(m->env.rcpts[i]);
 		for (k = 0; k < ntask; k++)
-			if (strcmp(domains[k], d) == 0)
+			if (strcmp(tasks[k]->domain, d) == 0)
 				break;
 		if (k == ntask) {
-			if (ntask == 64) {	/* the rest next round */
-				free(d);
-				continue;
-			}
 			t = xcalloc(1, sizeof(*t));
 			t->msg = m;
 			t->domain = d;
 			t->rcpts = xcalloc(m->env.nrcpt, sizeof(int));
 			t->agent = sched_agent_for(d);
-			domains[k] = d;
 			tasks[ntask++] = t;
 		} else
 			free(d);
@@ -450,6 +445,7 @@ sched_dispatch(struct qmsg *m)
 			free(tasks[k]->rcpts);
 			free(tasks[k]);
 		}
+		free(tasks);
 		if (ntask == 0) {	/* nothing pending: done */
 			sched_unschedule(m);
 			sched_finish(m);
@@ -464,6 +460,7 @@ sched_dispatch(struct qmsg *m)
 			free(tasks[k]->rcpts);
 			free(tasks[k]);
 		}
+		free(tasks);
 		sched_add(m, time(NULL) + q->conf->queued_retry_interval);
 		return 1;
 	}
@@ -490,6 +487,7 @@ sched_dispatch(struct qmsg *m)
 			m_add_string(&mb, m->env.rcpts[t->rcpts[i]]);
 		chan_send(q->agents[t->agent], &mb);
 	}
+	free(tasks);
 	close(fd);
 	return 1;
 }

@@ -87,7 +87,7 @@ ok $? "and its DSN reached the sender"
 logged "id=[0-9a-f]+: no DSN for a message from the null sender"
 ok $? "a failure of a null-sender message makes no DSN"
 
-wait_for 30 logged "event=Expiration from=<s@back.test> rcpt=<defer@mx.test> response=\"5.4.7 "
+wait_for 30 logged "event=Expiration from=<s@back.test> rcpt=<defer@mx.test> response=\"551 5.4.7 "
 ok $? "a message deferred past max_age expires (5.4.7)"
 wait_for 20 sh -c "grep -qs '^Final-Recipient: rfc822; defer@mx.test' $T/A/*.eml"
 ok $(grep -q '^Status: 5.4.7' "$(dsn_for defer@mx.test)"; echo $?) "and its DSN says 5.4.7"
