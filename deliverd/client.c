@@ -139,13 +139,11 @@ conn_send(struct conn *c, const char *fmt, ...)
 static void
 conn_send(struct conn *c, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	smtp_vline(bufferevent_get_output(c->bev), fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 static void

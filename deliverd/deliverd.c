@@ -359,27 +359,19 @@ deliverd_queue_closed(struct chan *c)
 static int
 deliverd_imsg(struct chan *c, struct imsg *im)
 {
-	struct mreader	 r;
 	uint32_t	 kind, w;
 
-	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
-		    m_end(&r) == -1 || im->fd == -1 || kind != PEER_QUEUED) {
-			if (im->fd != -1)
-				close(im->fd);
+		if (chan_get_peer(im, &kind, &w) == -1)
 			return -1;
-		}
-		if (dd->queue != NULL) {
-			struct chan *old = dd->queue;
-
-			deliverd_queue_closed(old);
-			chan_free(old);
+		if (kind != PEER_QUEUED) {
+			close(im->fd);
+			return -1;
 		}
 		/* results of tasks from an earlier queued go nowhere */
 		dd->queue_gen++;
-		dd->queue = chan_new(dd->base, im->fd, "queued",
+		chan_replace(&dd->queue, dd->base, im->fd, "queued",
 		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
 		return 0;
 	}

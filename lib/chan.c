@@ -155,3 +155,44 @@ chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 	if (n == 0)
 		chan_fail(c, NULL);
 }
+
+/*
+ * Put a new channel on fd into *slot.  An old one there is closed first,
+ * its close callback told as if its peer had gone (it has: petreld only
+ * sends a new channel when the old peer died).
+ */
+struct chan *
+chan_replace(struct chan **slot, struct event_base *base, int fd,
+    const char *name, chan_dispatch_fn dispatch, chan_close_fn closed,
+    void *arg)
+{
+	struct chan	*old = *slot;
+
+	if (old != NULL) {
+		if (old->closed != NULL)
+			old->closed(old);
+		chan_free(old);
+	}
+	*slot = chan_new(base, fd, name, dispatch, closed, arg);
+	return *slot;
+}
+
+/*
+ * The payload of IMSG_MASTER_PEER: u32 kind, u32 index, and an fd.
+ * On a malformed one the fd is closed and -1 returned.
+ */
+int
+chan_get_peer(struct imsg *im, uint32_t *kind, uint32_t *index)
+{
+	struct mreader	 r;
+
+	m_reader(&r, im);
+	if (m_get_u32(&r, kind) == -1 || m_get_u32(&r, index) == -1 ||
+	    m_end(&r) == -1 || im->fd == -1) {
+		if (im->fd != -1)
+			close(im->fd);
+		im->fd = -1;
+		return -1;
+	}
+	return 0;
+}

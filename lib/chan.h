@@ -32,5 +32,10 @@ int		 chan_compose(struct chan *, uint16_t type, uint32_t peerid,
 		    int fd, const void *data, size_t len);
 int		 chan_send(struct chan *, struct mbuf *);
 void		 chan_kick(struct chan *);
+struct chan	*chan_replace(struct chan **, struct event_base *, int fd,
+		    const char *name, chan_dispatch_fn, chan_close_fn,
+		    void *arg);
+int		 chan_get_peer(struct imsg *, uint32_t *kind,
+		    uint32_t *index);
 
 #endif

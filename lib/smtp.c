@@ -9,7 +9,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/buffer.h>
+
 #include "smtp.h"
+
+/* One command or reply line, CRLF added: both sides write this way. */
+void
+smtp_vline(struct evbuffer *out, const char *fmt, va_list ap)
+{
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}
 
 static const struct {
 	const char	*name;

@@ -6,7 +6,10 @@
 #ifndef PETREL_SMTP_H
 #define PETREL_SMTP_H
 
+#include <stdarg.h>
 #include <stddef.h>
+
+struct evbuffer;
 
 #define SMTP_LINE_MAX		1000	/* text line, CRLF included (4.5.3.1.6) */
 #define SMTP_CMDLINE_MAX	1024	/* 512 + room for ESMTP parameters */
@@ -38,5 +41,6 @@ int		 smtp_parse_path(char *args, const char *prefix, char *path,
 int		 smtp_parse_reply_line(const char *line, int *code,
 		    int *more, const char **text);
 int		 smtp_parse_enhanced(const char *text, char *out, size_t);
+void		 smtp_vline(struct evbuffer *, const char *fmt, va_list);
 
 #endif

@@ -282,48 +282,33 @@ static char	 agent_names[QUEUED_MAX_DELIVERD][16];
 static int
 queued_imsg(struct chan *c, struct imsg *im)
 {
-	struct mreader	 r;
 	uint32_t	 kind, w;
 
-	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
-		    m_end(&r) == -1 || im->fd == -1)
+		if (chan_get_peer(im, &kind, &w) == -1)
 			return -1;
 		if (kind == PEER_SMTPD && w < QUEUED_MAX_WORKERS) {
-			if (q->workers[w] != NULL) {
-				struct chan *old = q->workers[w];
-
-				queued_smtpd_closed(old);
-				chan_free(old);
-			}
 			snprintf(worker_names[w], sizeof(worker_names[w]),
 			    "smtpd[%u]", w);
-			q->gens[w] = ++q->nextgen;
-			q->workers[w] = chan_new(q->base, im->fd,
+			chan_replace(&q->workers[w], q->base, im->fd,
 			    worker_names[w], queued_imsg_smtpd,
 			    queued_smtpd_closed, (void *)(intptr_t)w);
+			/* a new generation: replies to the old one go nowhere */
+			q->gens[w] = ++q->nextgen;
 			return 0;
 		}
 		if (kind == PEER_DELIVERD && w < QUEUED_MAX_DELIVERD) {
-			if (q->agents[w] != NULL) {
-				struct chan *old = q->agents[w];
-
-				queued_deliverd_closed(old);
-				chan_free(old);
-			}
 			snprintf(agent_names[w], sizeof(agent_names[w]),
 			    "deliverd[%u]", w);
-			q->agent_gens[w] = ++q->nextgen;
-			q->agents[w] = chan_new(q->base, im->fd,
+			chan_replace(&q->agents[w], q->base, im->fd,
 			    agent_names[w], queued_imsg_deliverd,
 			    queued_deliverd_closed, (void *)(intptr_t)w);
+			q->agent_gens[w] = ++q->nextgen;
 			sched_kick();
 			return 0;
 		}
-		if (im->fd != -1)
-			close(im->fd);
+		close(im->fd);
 		return -1;
 	}
 	log_warnx("master: unexpected message type %u", im->hdr.type);

@@ -108,83 +108,23 @@ spool_abort_message(const char *id)
 }
 
 /*
- * Write the envelope and move both files into the queue (commit
- * thread).  Not yet durable: spool_sync() does that for the batch.
+ * Write buf to a new file at tmp (replacing one left over), then
+ * rename it to path.  Not yet durable: spool_sync() does that for the
+ * whole batch.  On failure nothing is left at tmp.
  */
-int
-spool_commit_files(const char *id, const char *env, size_t len)
+static int
+spool_write_rename(const char *tmp, const char *path, const char *buf,
+    size_t len)
 {
-	char	 tmp[64], data[64], qdata[64], qenv[64];
 	int	 fd, saved;
 	ssize_t	 n;
 	size_t	 off = 0;
 
-	snprintf(data, sizeof(data), "incoming/%s", id);
-	snprintf(tmp, sizeof(tmp), "incoming/%s.env", id);
-	spool_path(qdata, sizeof(qdata), id, ".msg");
-	spool_path(qenv, sizeof(qenv), id, ".env");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, env + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += n;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(data, qdata) == -1)
-		goto fail;
-	if (rename(tmp, qenv) == -1) {
-		saved = errno;
-		(void)rename(qdata, data);
-		errno = saved;
-		goto fail;
-	}
-	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-	return -1;
-}
-
-/* The committed text of a message, read only, for deliverd or a DSN. */
-int
-spool_open_data(const char *id)
-{
-	char	 path[64];
-
-	spool_path(path, sizeof(path), id, ".msg");
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-/*
- * Replace the envelope of a queued message (commit thread): write it
- * beside, rename over.  The batch's spool_sync() makes it durable.
- */
-int
-spool_update_envelope(const char *id, const char *env, size_t len)
-{
-	char	 tmp[64], path[64];
-	int	 fd, saved;
-	ssize_t	 n;
-	size_t	 off = 0;
-
-	snprintf(tmp, sizeof(tmp), "incoming/%s.upd", id);
-	spool_path(path, sizeof(path), id, ".env");
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		return -1;
 	while (off < len) {
-		if ((n = write(fd, env + off, len - off)) == -1) {
+		if ((n = write(fd, buf + off, len - off)) == -1) {
 			if (errno == EINTR)
 				continue;
 			goto fail;
@@ -206,6 +146,52 @@ fail:
 	unlink(tmp);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * Commit a received message (commit thread): its data goes into the
+ * queue first, then the envelope, whose arrival is the commit point.
+ */
+int
+spool_commit_files(const char *id, const char *env, size_t len)
+{
+	char	 tmp[64], data[64], qdata[64], qenv[64];
+	int	 saved;
+
+	snprintf(data, sizeof(data), "incoming/%s", id);
+	snprintf(tmp, sizeof(tmp), "incoming/%s.env", id);
+	spool_path(qdata, sizeof(qdata), id, ".msg");
+	spool_path(qenv, sizeof(qenv), id, ".env");
+	if (rename(data, qdata) == -1)
+		return -1;
+	if (spool_write_rename(tmp, qenv, env, len) == -1) {
+		saved = errno;
+		(void)rename(qdata, data);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* The committed text of a message, read only, for deliverd or a DSN. */
+int
+spool_open_data(const char *id)
+{
+	char	 path[64];
+
+	spool_path(path, sizeof(path), id, ".msg");
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Replace the envelope of a queued message (commit thread). */
+int
+spool_update_envelope(const char *id, const char *env, size_t len)
+{
+	char	 tmp[64], path[64];
+
+	snprintf(tmp, sizeof(tmp), "incoming/%s.upd", id);
+	spool_path(path, sizeof(path), id, ".env");
+	return spool_write_rename(tmp, path, env, len);
 }
 
 /* A finished message: the envelope goes first, so no half survives. */

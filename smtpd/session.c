@@ -65,13 +65,11 @@ session_reply(struct session *s, const char *fmt, ...)
 static void
 session_reply(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	smtp_vline(bufferevent_get_output(s->bev), fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 static size_t
@@ -143,13 +141,11 @@ session_error(struct session *s, const char *fmt, ...)
 static void
 session_error(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	smtp_vline(bufferevent_get_output(s->bev), fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 	if (++s->errors >= SESSION_MAX_ERRORS) {
 		log_info("smtp client=[%s] event=Rejection reason=\"too many "
 		    "errors\"", s->addr);

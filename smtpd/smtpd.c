@@ -131,26 +131,18 @@ smtpd_queue_closed(struct chan *c)
 static int
 smtpd_imsg(struct chan *c, struct imsg *im)
 {
-	struct mreader	 r;
 	struct session	*s;
 	uint32_t	 kind, w;
 
-	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (m_get_u32(&r, &kind) == -1 || m_get_u32(&r, &w) == -1 ||
-		    m_end(&r) == -1 || im->fd == -1 || kind != PEER_QUEUED) {
-			if (im->fd != -1)
-				close(im->fd);
+		if (chan_get_peer(im, &kind, &w) == -1)
+			return -1;
+		if (kind != PEER_QUEUED) {
+			close(im->fd);
 			return -1;
 		}
-		if (sd->queue != NULL) {
-			struct chan *old = sd->queue;
-
-			smtpd_queue_closed(old);
-			chan_free(old);
-		}
-		sd->queue = chan_new(sd->base, im->fd, "queued",
+		chan_replace(&sd->queue, sd->base, im->fd, "queued",
 		    smtpd_imsg_queue, smtpd_queue_closed, NULL);
 		while ((s = TAILQ_FIRST(&sd->parked)) != NULL) {
 			TAILQ_REMOVE(&sd->parked, s, wentry);
