@@ -416,17 +416,11 @@ deliverd_master_closed(struct chan *c)
 	deliverd_stop();
 }
 
-static void
-deliverd_sigterm(evutil_socket_t sig, short ev, void *arg)
-{
-	deliverd_stop();
-}
 
 void
 deliverd_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
-	struct event	*sigterm, *sigint;
 	struct timeval	 tv = { 60, 0 };
 	char		 title[32];
 
@@ -448,12 +442,7 @@ deliverd_main(struct proc_args *pa)
 	priv_drop("deliverd", conf->privsep, conf->deliverd_user,
 	    conf->deliverd_chroot);
 
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	sigterm = evsignal_new(dd->base, SIGTERM, deliverd_sigterm, NULL);
-	sigint = evsignal_new(dd->base, SIGINT, deliverd_sigterm, NULL);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	proc_child_signals(dd->base, deliverd_stop);
 	gc_ev = evtimer_new(dd->base, deliverd_gc, NULL);
 	evtimer_add(gc_ev, &tv);
 

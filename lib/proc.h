@@ -26,5 +26,7 @@ void	smtpd_main(struct proc_args *) __attribute__((noreturn));
 void	queued_main(struct proc_args *) __attribute__((noreturn));
 void	deliverd_main(struct proc_args *) __attribute__((noreturn));
 void	proc_child_init(struct proc_args *, const char *title);
+struct event_base;
+void	proc_child_signals(struct event_base *, void (*stop)(void));
 
 #endif

@@ -315,29 +315,27 @@ queued_imsg(struct chan *c, struct imsg *im)
 	return -1;
 }
 
+/* Stop: no new messages; exit once the commits under way are done. */
 static void
-queued_master_closed(struct chan *c)
+queued_stop(void)
 {
-	/* petreld is gone: nobody will supervise us; finish and exit */
-	q->master = NULL;
 	q->shutdown = 1;
 	if (!commit_busy())
 		event_base_loopexit(q->base, NULL);
 }
 
 static void
-queued_sigterm(evutil_socket_t sig, short ev, void *arg)
+queued_master_closed(struct chan *c)
 {
-	q->shutdown = 1;
-	if (!commit_busy())
-		event_base_loopexit(q->base, NULL);
+	/* petreld is gone: nobody will supervise us; finish and exit */
+	q->master = NULL;
+	queued_stop();
 }
 
 void
 queued_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
-	struct event	*sigterm, *sigint;
 	int		 chrooted = 0;
 
 	proc_child_init(pa, "queue manager");
@@ -355,12 +353,7 @@ queued_main(struct proc_args *pa)
 
 	if ((q->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	sigterm = evsignal_new(q->base, SIGTERM, queued_sigterm, NULL);
-	sigint = evsignal_new(q->base, SIGINT, queued_sigterm, NULL);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	proc_child_signals(q->base, queued_stop);
 	q->nagents = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
 	    QUEUED_MAX_DELIVERD : conf->deliverd_workers;
 	commit_init();

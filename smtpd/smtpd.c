@@ -179,11 +179,6 @@ smtpd_master_closed(struct chan *c)
 	smtpd_stop();
 }
 
-static void
-smtpd_sigterm(evutil_socket_t sig, short ev, void *arg)
-{
-	smtpd_stop();
-}
 
 static SSL_CTX *
 smtpd_tls_init(struct petrel_conf *conf)
@@ -215,7 +210,6 @@ void
 smtpd_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
-	struct event	*sigterm, *sigint;
 	char		 title[32];
 	int		 i;
 
@@ -235,12 +229,7 @@ smtpd_main(struct proc_args *pa)
 
 	if ((sd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	sigterm = evsignal_new(sd->base, SIGTERM, smtpd_sigterm, NULL);
-	sigint = evsignal_new(sd->base, SIGINT, smtpd_sigterm, NULL);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	proc_child_signals(sd->base, smtpd_stop);
 
 	sd->nlisten = conf->smtpd_nlisten;
 	for (i = 0; i < sd->nlisten; i++) {
