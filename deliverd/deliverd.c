@@ -350,10 +350,44 @@ deliverd_imsg_queue(struct chan *c, struct imsg *im)
 }
 
 static void
+tasks_drop_stale(struct dtask_list *list, int *n)
+{
+	struct dtask	*t, *next;
+
+	TAILQ_FOREACH_SAFE(t, list, entry, next) {
+		if (t->gen == dd->queue_gen)
+			continue;
+		TAILQ_REMOVE(list, t, entry);
+		(*n)--;
+		task_free(t);
+	}
+}
+
+static void
+deliverd_drop_stale(void)
+{
+	struct dest	*d;
+	struct site	*s;
+
+	RB_FOREACH(d, dest_tree, &dd->dests)
+		tasks_drop_stale(&d->pending, &d->npending);
+	RB_FOREACH(s, site_tree, &dd->sites)
+		tasks_drop_stale(&s->ready, &s->nready);
+}
+
+/*
+ * queued went away.  Its successor hands out the whole queue again, so
+ * tasks that have not started are dropped at once (each would be a
+ * duplicate); results of those under way go nowhere.
+ */
+static void
 deliverd_queue_closed(struct chan *c)
 {
-	if (dd->queue == c)
-		dd->queue = NULL;
+	if (dd->queue != c)
+		return;
+	dd->queue = NULL;
+	dd->queue_gen++;
+	deliverd_drop_stale();
 }
 
 static int
@@ -369,8 +403,6 @@ deliverd_imsg(struct chan *c, struct imsg *im)
 			close(im->fd);
 			return -1;
 		}
-		/* results of tasks from an earlier queued go nowhere */
-		dd->queue_gen++;
 		chan_replace(&dd->queue, dd->base, im->fd, "queued",
 		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
 		return 0;
