@@ -650,8 +650,8 @@ static const char *
 conn_state_name(struct conn *c)
 {
 	switch (c->state) {
-	case C_CONNECTING:	return "connecting";
-	case C_BANNER:		return "waiting for the banner";
+	case C_CONNECTING:	return "while connecting";
+	case C_BANNER:		return "while waiting for the banner";
 	case C_EHLO:		return "after EHLO";
 	case C_HELO:		return "after HELO";
 	case C_RSET:		return "after RSET";
@@ -689,21 +689,27 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_timeout(c, c->site->eg.banner_timeout);
 		return;
 	}
-	how = (what & BEV_EVENT_TIMEOUT) ? "timeout" :
-	    (what & BEV_EVENT_EOF) ? "lost connection" :
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+	if (what & BEV_EVENT_TIMEOUT)
+		how = "timed out";
+	else if (what & BEV_EVENT_EOF)
+		how = "lost connection";
+	else
+		how = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	switch (c->state) {
 	case C_CONNECTING:
+		conn_advance(c, "connect to %s: %s", c->relay, how);
+		return;
 	case C_BANNER:
 	case C_EHLO:
 	case C_HELO:
-		conn_advance(c, "%s with %s %s", how, c->relay,
+		conn_advance(c, "conversation with %s: %s %s", c->relay, how,
 		    conn_state_name(c));
 		return;
 	case C_RSET:
 	case C_TRANSACTION:
 		snprintf(c->last_error, sizeof(c->last_error),
-		    "4.4.2 %s with %s %s", how, c->relay, conn_state_name(c));
+		    "4.4.2 conversation with %s: %s %s", c->relay, how,
+		    conn_state_name(c));
 		if (c->task != NULL) {
 			struct dtask *t = c->task;
 
