@@ -1113,3 +1113,72 @@ Test(imsg, codec_strings)
 	/* an empty blob is not a string */
 	cr_assert_eq(get_string_from("", 0, &s), -1);
 }
+
+/* --- chan: a garbled peer closes the channel, never crashes us ------ */
+
+#include <event2/event.h>
+#include "chan.h"
+
+static int	chan_test_closed;
+static int	chan_test_frames;
+
+static int
+chan_test_dispatch(struct chan *c, struct imsg *im)
+{
+	chan_test_frames++;
+	return im->hdr.type == 1 ? 0 : -1;	/* type 2: a protocol error */
+}
+
+static void
+chan_test_close(struct chan *c)
+{
+	chan_test_closed++;
+}
+
+static void
+chan_test_run(const void *bytes, size_t len, int expect_frames)
+{
+	struct event_base	*base;
+	struct timeval		 tv = { 1, 0 };
+	int			 sp[2];
+
+	chan_test_closed = chan_test_frames = 0;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	cr_assert_not_null(base = event_base_new());
+	chan_new(base, sp[0], "test", chan_test_dispatch, chan_test_close,
+	    NULL);
+	cr_assert_eq(write(sp[1], bytes, len), (ssize_t)len);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	cr_assert_eq(chan_test_closed, 1, "the channel was not closed");
+	cr_assert_eq(chan_test_frames, expect_frames);
+	close(sp[1]);
+	event_base_free(base);
+}
+
+Test(imsg, chan_closes_on_garbage)
+{
+	struct imsg_hdr	 h;
+	uint8_t		 buf[64];
+
+	/* a length below the header size */
+	memset(&h, 0, sizeof(h));
+	h.type = 1;
+	h.len = 3;
+	chan_test_run(&h, sizeof(h), 0);
+
+	/* an oversized length */
+	h.len = IMSG_MAX_LEN + 1;
+	chan_test_run(&h, sizeof(h), 0);
+
+	/* a good frame, then one the dispatcher calls a protocol error */
+	h.len = sizeof(h);
+	memcpy(buf, &h, sizeof(h));
+	h.type = 2;
+	memcpy(buf + sizeof(h), &h, sizeof(h));
+	chan_test_run(buf, 2 * sizeof(h), 2);
+
+	/* an unknown type never reaches the dispatcher */
+	h.type = 60000;
+	chan_test_run(&h, sizeof(h), 0);
+}
