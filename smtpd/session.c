@@ -5,9 +5,8 @@
  * Commands are taken from the input buffer one line at a time, so a
  * pipelined batch is answered in order and its replies leave in one
  * write.  A command that needs queued (DATA, end of data) stops the
- * loop until the answer comes back; nothing blocks.  Message text is
- * kept in SMTP wire form (CRLF, still dot-stuffed) so that deliverd
- * can send it as it lies in the spool.
+ * loop until the answer comes back; nothing blocks.  The message text
+ * and its commit are message.c's.
  */
 #include "config.h"
 
@@ -34,12 +33,10 @@
 #include "wire.h"
 
 #define SESSION_MAX_ERRORS	20
-#define SESSION_OBUF		(64 * 1024)
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
 static void	session_event_cb(struct bufferevent *, short, void *);
-static void	session_process(struct session *);
 static void	session_free(struct session *);
 
 static int
@@ -58,11 +55,11 @@ session_find(uint32_t id)
 	return RB_FIND(session_tree, &sd->sessions, &key);
 }
 
-static void
+void
 session_reply(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void
+void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -134,11 +131,11 @@ session_close_with(struct session *s, const char *reply)
 }
 
 /* An error reply; too many of them end the session, as in Postfix. */
-static void
+void
 session_error(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void
+void
 session_error(struct session *s, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -154,7 +151,7 @@ session_error(struct session *s, const char *fmt, ...)
 	}
 }
 
-static void
+void
 session_reset(struct session *s)
 {
 	int	 i;
@@ -172,7 +169,7 @@ session_reset(struct session *s)
 	s->toobig = s->longline = s->inlong = s->writeerr = 0;
 }
 
-static void
+void
 session_abort_message(struct session *s)
 {
 	struct mbuf	 m;
@@ -393,19 +390,6 @@ cmd_rcpt(struct session *s, char *args)
 }
 
 static void
-session_request_open(struct session *s)
-{
-	struct mbuf	 m;
-
-	if (sd->queue == NULL) {
-		session_queue_lost(s);
-		return;
-	}
-	m_create(&m, IMSG_SMTPD_MSG_OPEN, s->id, -1);
-	smtpd_queue_send(&m);
-}
-
-static void
 cmd_data(struct session *s, char *args)
 {
 	if (*args != '\0') {
@@ -578,254 +562,6 @@ session_cmd_line(struct session *s)
 	return 1;
 }
 
-/* --- message text -------------------------------------------------- */
-
-static void
-session_flush_text(struct session *s)
-{
-	size_t	 off = 0;
-	ssize_t	 n;
-
-	while (off < s->olen && !s->writeerr) {
-		if ((n = write(s->datafd, s->obuf + off, s->olen - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("id=%s: spool write", s->msgid);
-			s->writeerr = 1;
-			break;
-		}
-		off += n;
-	}
-	s->olen = 0;
-}
-
-static void
-session_add_text(struct session *s, const char *p, size_t len)
-{
-	if (s->toobig || s->longline || s->writeerr)
-		return;
-	if (s->olen + len > SESSION_OBUF)
-		session_flush_text(s);
-	if (len > SESSION_OBUF) {
-		s->writeerr = 1;
-		return;
-	}
-	memcpy(s->obuf + s->olen, p, len);
-	s->olen += len;
-}
-
-static void
-session_received_header(struct session *s)
-{
-	char		 hdr[1024], date[64];
-	struct tm	 tm;
-	time_t		 now = s->arrival;
-	int		 n;
-
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	n = snprintf(hdr, sizeof(hdr),
-	    "Received: from %s ([%s])\r\n"
-	    "\tby %s (petrel) with %s id %s%s%s%s;\r\n"
-	    "\t%s\r\n",
-	    s->helo, s->addr, sd->conf->hostname,
-	    s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP", s->msgid,
-	    s->nrcpt == 1 ? "\r\n\tfor <" : "",
-	    s->nrcpt == 1 ? s->rcpts[0] : "",
-	    s->nrcpt == 1 ? ">" : "", date);
-	if (n > 0 && (size_t)n < sizeof(hdr))
-		session_add_text(s, hdr, n);
-}
-
-/* queued lent us a spool file (or could not). */
-void
-session_opened(struct session *s, int fd, const char *id, const char *reason)
-{
-	if (s->state != S_WAIT_OPEN) {
-		/* not expected here; give it back */
-		struct mbuf m;
-
-		if (fd != -1)
-			close(fd);
-		if (*id) {
-			m_create(&m, IMSG_SMTPD_MSG_ABORT, s->id, -1);
-			m_add_string(&m, id);
-			smtpd_queue_send(&m);
-		}
-		return;
-	}
-	if (fd == -1) {
-		log_warnx("client=[%s]: no spool file: %s", s->addr, reason);
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-		s->state = S_CMD;
-		session_reset(s);
-		session_process(s);
-		return;
-	}
-	s->datafd = fd;
-	strlcpy(s->msgid, id, sizeof(s->msgid));
-	s->obuf = malloc(SESSION_OBUF);
-	if (s->obuf == NULL)
-		s->writeerr = 1;
-	s->olen = 0;
-	s->size = 0;
-	s->arrival = time(NULL);
-	session_received_header(s);
-	s->state = S_DATA;
-	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	session_process(s);
-}
-
-static void
-session_send_commit(struct session *s)
-{
-	struct mbuf	 m;
-	int		 i;
-
-	m_create(&m, IMSG_SMTPD_MSG_COMMIT, s->id, -1);
-	m_add_string(&m, s->msgid);
-	m_add_string(&m, s->helo);
-	m_add_string(&m, s->addr);
-	m_add_string(&m, s->from);
-	m_add_string(&m, s->body8 ? "8BITMIME" : "7BIT");
-	m_add_u64(&m, s->size);
-	m_add_i64(&m, s->arrival);
-	m_add_u32(&m, s->nrcpt);
-	for (i = 0; i < s->nrcpt; i++)
-		m_add_string(&m, s->rcpts[i]);
-	smtpd_queue_send(&m);
-}
-
-static void
-session_data_end(struct session *s)
-{
-	const char	*reply = NULL;
-
-	session_flush_text(s);
-	if (s->datafd != -1) {
-		close(s->datafd);
-		s->datafd = -1;
-	}
-	free(s->obuf);
-	s->obuf = NULL;
-	if (s->toobig)
-		reply = "552 5.3.4 Error: message too big";
-	else if (s->longline)
-		reply = "500 5.5.6 Error: message line longer than 998 "
-		    "characters";
-	else if (s->writeerr)
-		reply = "451 4.3.0 Error: queue file write error";
-	if (reply != NULL) {
-		log_info("id=%s client=[%s] event=Rejection reason=\"%s\"",
-		    s->msgid, s->addr, reply);
-		s->state = S_CMD;
-		session_abort_message(s);
-		session_reset(s);
-		session_error(s, "%s", reply);
-		return;
-	}
-	s->state = S_WAIT_COMMIT;
-	if (sd->queue == NULL) {
-		session_queue_lost(s);
-		return;
-	}
-	session_send_commit(s);
-}
-
-/* Message text lines; 0 when more input is needed. */
-static int
-session_data(struct session *s)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
-	struct evbuffer_ptr p;
-	size_t		 eol, len;
-	char		 line[SMTP_LINE_MAX + 2];
-	uint64_t	 max = sd->conf->smtpd_max_message_size;
-
-	for (;;) {
-		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
-		if (p.pos == -1) {
-			len = evbuffer_get_length(in);
-			if (len > SMTP_LINE_MAX) {
-				s->longline = s->inlong = 1;
-				evbuffer_drain(in, len);
-			}
-			return 0;
-		}
-		len = p.pos;
-		if (s->inlong || len + 2 > SMTP_LINE_MAX) {
-			s->inlong = 0;
-			s->longline = 1;
-			evbuffer_drain(in, len + eol);
-			continue;
-		}
-		evbuffer_remove(in, line, len);
-		evbuffer_drain(in, eol);
-		if (len == 1 && line[0] == '.') {
-			session_data_end(s);
-			return 1;
-		}
-		line[len] = '\r';
-		line[len + 1] = '\n';
-		s->size += len + 2;
-		if (s->size > max)
-			s->toobig = 1;
-		session_add_text(s, line, len + 2);
-	}
-}
-
-void
-session_committed(struct session *s, const char *id, int ok,
-    const char *reason)
-{
-	if (s->state != S_WAIT_COMMIT || strcmp(id, s->msgid) != 0)
-		return;
-	if (ok)
-		session_reply(s, "250 2.0.0 Ok: queued as %s", s->msgid);
-	else {
-		log_warnx("id=%s client=[%s]: commit failed: %s", s->msgid,
-		    s->addr, reason);
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-	}
-	s->state = S_CMD;
-	session_reset(s);
-	session_process(s);
-}
-
-/*
- * queued went away.  A session waiting for a spool file or a commit
- * is parked until the restarted queued is wired back; text already
- * streaming carries on and parks at its end.
- */
-void
-session_queue_lost(struct session *s)
-{
-	if (s->parked || (s->state != S_WAIT_OPEN && s->state != S_WAIT_COMMIT))
-		return;
-	s->parked = 1;
-	TAILQ_INSERT_TAIL(&sd->parked, s, wentry);
-}
-
-/*
- * queued is back.  A parked DATA asks again for a file; a message
- * whose commit was under way asks whether it was committed (the new
- * queued knows from the spool), so the client gets the true answer.
- */
-void
-session_queue_back(struct session *s)
-{
-	struct mbuf	 m;
-
-	s->parked = 0;
-	if (s->state == S_WAIT_OPEN)
-		session_request_open(s);
-	else if (s->state == S_WAIT_COMMIT) {
-		m_create(&m, IMSG_SMTPD_MSG_STATUS, s->id, -1);
-		m_add_string(&m, s->msgid);
-		smtpd_queue_send(&m);
-	}
-}
-
 void
 session_shutdown(struct session *s)
 {
@@ -833,7 +569,7 @@ session_shutdown(struct session *s)
 		session_close_with(s, "421 4.3.2 Service shutting down");
 }
 
-static void
+void
 session_process(struct session *s)
 {
 	for (;;) {

@@ -89,6 +89,17 @@ extern struct smtpd *sd;
 
 /* session.c */
 void	 session_accept(int fd, struct sockaddr *, socklen_t);
+void	 session_reply(struct session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 session_error(struct session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 session_reset(struct session *);
+void	 session_abort_message(struct session *);
+void	 session_process(struct session *);
+
+/* message.c */
+void	 session_request_open(struct session *);
+int	 session_data(struct session *);
 void	 session_opened(struct session *, int fd, const char *id,
 	    const char *reason);
 void	 session_committed(struct session *, const char *id, int ok,
