@@ -42,8 +42,6 @@
 #define DNS_BUCKETS	256
 #define DNS_TIMEOUT_MS	3000	/* per try; c-ares doubles it per round */
 #define DNS_TRIES	2
-#define DNS_KEY_MAX	300	/* name (253) and ":PORT" */
-#define DNS_LABELS_MAX	128
 
 #define DNS_CLASS_IN	1
 #define DNS_TYPE_MX	15
@@ -145,7 +143,6 @@ static void	 cache_remove(struct entry *);
 static time_t	 now(void);
 static int	 name_cmp(const char *, const char *);
 static int	 mx_cmp(const void *, const void *);
-static void	 site_name(char **, int, int, char *, size_t);
 
 /*
  * The event loop side of c-ares.
@@ -590,7 +587,7 @@ mx_hosts(struct lookup *lk, struct ares_mx_reply *mx)
 	qsort(all, n, sizeof(*all), mx_cmp);
 	for (i = 0; i < n; i++)
 		names[i] = all[i].name;
-	site_name(names, n, lk->port, lk->site_name, sizeof(lk->site_name));
+	dns_site_name(names, n, lk->port, lk->site_name, sizeof(lk->site_name));
 
 	lk->hosts = xcalloc(n < DNS_MAX_HOSTS ? n : DNS_MAX_HOSTS,
 	    sizeof(*lk->hosts));
@@ -640,7 +637,7 @@ mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		strlcpy(lk->hosts[0].name, lk->name,
 		    sizeof(lk->hosts[0].name));
 		name = lk->name;
-		site_name(&name, 1, lk->port, lk->site_name,
+		dns_site_name(&name, 1, lk->port, lk->site_name,
 		    sizeof(lk->site_name));
 		start_addr(&lk->hosts[0]);
 		break;
@@ -691,118 +688,6 @@ mx_cmp(const void *va, const void *vb)
 	if (a->pref != b->pref)
 		return a->pref < b->pref ? -1 : 1;
 	return name_cmp(a->name, b->name);
-}
-
-static void
-cat(char *out, size_t outlen, const char *s)
-{
-	strlcat(out, s, outlen);
-}
-
-/*
- * KumoMTA's site_name (factor_names() in crates/mailexchanger): each
- * name is lower-cased, ":PORT" is appended when the routing domain
- * has one, and it is split into labels, right to left.  For every
- * label position the distinct labels found there, in the order the
- * names come, become "label" or "(l1|l2|...)", with "?" after it when
- * some name is too short to reach that position; the positions are
- * joined with "." left to right.  ["mta5.am0.yahoodns.net",
- * "mta6.am0.yahoodns.net"] gives "(mta5|mta6).am0.yahoodns.net".
- */
-static void
-site_name(char **names, int n, int port, char *out, size_t outlen)
-{
-	struct split {
-		char	 buf[DNS_KEY_MAX];
-		char	*lab[DNS_LABELS_MAX];	/* right to left */
-		int	 nlab;
-	}		*sp;
-	const char	**col;
-	char		*p, *start;
-	int		 i, j, k, c, ncol = 0, ns = 0, nel, has_q, real;
-
-	out[0] = '\0';
-	sp = xcalloc(n, sizeof(*sp));
-	col = xcalloc(n + 1, sizeof(*col));
-	for (i = 0; i < n; i++) {
-		struct split	*s = &sp[ns];
-		char		*l[DNS_LABELS_MAX];
-		int		 nl = 0, bad = 0;
-
-		if (port > 0)
-			snprintf(s->buf, sizeof(s->buf), "%s:%d", names[i],
-			    port);
-		else
-			strlcpy(s->buf, names[i], sizeof(s->buf));
-		for (p = s->buf; *p != '\0'; p++)
-			*p = tolower((unsigned char)*p);
-		if (p > s->buf && p[-1] == '.')
-			p[-1] = '\0';
-		/* split on dots that are not escaped */
-		for (start = p = s->buf; s->buf[0] != '\0'; p++) {
-			if (*p == '\\' && p[1] != '\0') {
-				p++;
-				continue;
-			}
-			if (*p != '.' && *p != '\0')
-				continue;
-			if (p == start || nl == DNS_LABELS_MAX) {
-				bad = 1;	/* empty label: not a name */
-				break;
-			}
-			l[nl++] = start;
-			if (*p == '\0')
-				break;
-			*p = '\0';
-			start = p + 1;
-		}
-		if (bad)
-			continue;
-		for (j = 0; j < nl; j++)
-			s->lab[j] = l[nl - 1 - j];
-		s->nlab = nl;
-		if (nl > ncol)
-			ncol = nl;
-		ns++;
-	}
-	for (c = ncol - 1; c >= 0; c--) {
-		/* the distinct labels at position c, first seen first */
-		nel = 0;
-		has_q = 0;
-		for (i = 0; i < ns; i++) {
-			const char	*f = c < sp[i].nlab ? sp[i].lab[c] : "?";
-
-			for (k = 0; k < nel; k++)
-				if (strcmp(col[k], f) == 0)
-					break;
-			if (k == nel)
-				col[nel++] = f;
-		}
-		real = 0;
-		for (k = 0; k < nel; k++) {
-			if (strcmp(col[k], "?") == 0)
-				has_q = 1;
-			else
-				col[real++] = col[k];
-		}
-		if (c != ncol - 1)
-			cat(out, outlen, ".");
-		if (real == 1)
-			cat(out, outlen, col[0]);
-		else {
-			cat(out, outlen, "(");
-			for (k = 0; k < real; k++) {
-				if (k > 0)
-					cat(out, outlen, "|");
-				cat(out, outlen, col[k]);
-			}
-			cat(out, outlen, ")");
-		}
-		if (has_q)
-			cat(out, outlen, "?");
-	}
-	free(col);
-	free(sp);
 }
 
 /*

@@ -36,6 +36,8 @@
 
 #include <event2/event.h>
 
+#define DNS_KEY_MAX	300	/* name (253) and ":PORT" */
+#define DNS_LABELS_MAX	128
 #define DNS_MAX_HOSTS	16
 #define DNS_MAX_ADDRS	8
 
@@ -70,6 +72,9 @@ int	dns_init(struct event_base *, const char *resolver);
 void	dns_resolve(const char *routing_domain, int default_port, dns_cb,
 	    void *arg);
 void	dns_shutdown(void);
+
+/* sitename.c: KumoMTA's MX rollup of names (sorted) for port */
+void	dns_site_name(char **names, int n, int port, char *out, size_t);
 
 /* for tests: DNS requests started since dns_init() (one per MX query, one
  * per A+AAAA lookup of a host) */
