@@ -59,7 +59,7 @@ session_flush_text(struct session *s)
 static void
 session_add_text(struct session *s, const char *p, size_t len)
 {
-	if (s->toobig || s->longline || s->writeerr)
+	if (s->toobig || s->longline || s->barecr || s->writeerr)
 		return;
 	if (s->olen + len > SESSION_OBUF)
 		session_flush_text(s);
@@ -126,6 +126,7 @@ session_opened(struct session *s, int fd, const char *id, const char *reason)
 		s->writeerr = 1;
 	s->olen = 0;
 	s->size = 0;
+	s->prev_crlf = 1;	/* the 354 ended a line */
 	s->arrival = time(NULL);
 	session_received_header(s);
 	s->state = S_DATA;
@@ -167,6 +168,9 @@ session_data_end(struct session *s)
 	s->obuf = NULL;
 	if (s->toobig)
 		reply = "552 5.3.4 Error: message too big";
+	else if (s->barecr)
+		reply = "554 5.6.0 Error: bare <CR> in message text "
+		    "(RFC 5321 2.3.8)";
 	else if (s->longline)
 		reply = "500 5.5.6 Error: message line longer than 998 "
 		    "characters";
@@ -196,11 +200,20 @@ session_data(struct session *s)
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	struct evbuffer_ptr p;
 	size_t		 eol, len;
-	char		 line[SMTP_LINE_MAX + 2];
+	char		 line[SMTP_LINE_MAX + 3];
 	uint64_t	 max = sd->conf->smtpd_max_message_size;
+	int		 crlf;
 
+	/*
+	 * Lines are split at every LF, but only "." between two CRLFs
+	 * ends the text (RFC 5321 4.1.1.4).  A line that ends in a bare LF
+	 * is kept with CRLF, and when it is a lone "." it is stuffed, so
+	 * "<LF>.<LF>" can neither end the message here nor at the next hop
+	 * (SMTP smuggling).  A bare CR in the text gets the message
+	 * refused.
+	 */
 	for (;;) {
-		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
 		if (p.pos == -1) {
 			len = evbuffer_get_length(in);
 			if (len > SMTP_LINE_MAX) {
@@ -210,18 +223,27 @@ session_data(struct session *s)
 			return 0;
 		}
 		len = p.pos;
-		if (s->inlong || len + 2 > SMTP_LINE_MAX) {
+		if (s->inlong || len + 1 > SMTP_LINE_MAX) {
 			s->inlong = 0;
 			s->longline = 1;
+			s->prev_crlf = 1;
 			evbuffer_drain(in, len + eol);
 			continue;
 		}
 		evbuffer_remove(in, line, len);
 		evbuffer_drain(in, eol);
-		if (len == 1 && line[0] == '.') {
+		crlf = len > 0 && line[len - 1] == '\r';
+		if (crlf)
+			len--;
+		if (crlf && s->prev_crlf && len == 1 && line[0] == '.') {
 			session_data_end(s);
 			return 1;
 		}
+		if (memchr(line, '\r', len) != NULL)
+			s->barecr = 1;
+		if (!crlf && len == 1 && line[0] == '.')
+			line[len++] = '.';
+		s->prev_crlf = crlf;
 		line[len] = '\r';
 		line[len + 1] = '\n';
 		s->size += len + 2;

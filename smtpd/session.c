@@ -166,7 +166,7 @@ session_reset(struct session *s)
 	s->body8 = 0;
 	s->msgid[0] = '\0';
 	s->size = 0;
-	s->toobig = s->longline = s->inlong = s->writeerr = 0;
+	s->toobig = s->longline = s->inlong = s->writeerr = s->barecr = 0;
 }
 
 void

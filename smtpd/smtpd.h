@@ -60,6 +60,8 @@ struct session {
 	int		 toobig;
 	int		 longline;
 	int		 inlong;	/* inside an over-long text line */
+	int		 prev_crlf;	/* the last text line ended in CRLF */
+	int		 barecr;
 	int		 writeerr;
 	int		 discard_cmd;	/* inside an over-long command */
 	int64_t		 arrival;

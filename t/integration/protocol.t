@@ -2,7 +2,7 @@
 # Protocol conformance: each bad input gets its reply and the session
 # goes on (checked with a NOOP or a full transaction afterwards).
 . "$(dirname "$0")/lib.sh"
-plan 34
+plan 38
 
 RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= write_conf "max_recipients = 3
 max_message_size = 10K
@@ -55,6 +55,20 @@ case_ "VRFY: 252" '^252 2\.0\.0' "EHLO c.test" "VRFY bob"
 case_ "HELP: 214" '^214 ' "HELP"
 case_ "RSET with an argument: 501 5.5.4" '^501 5\.5\.4' "RSET x"
 
+# SMTP smuggling: <LF>.<LF> does not end the text, so what follows it is
+# text, not a second transaction
+out=$(chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" "DATA" \
+    "@send:Subject: smuggle\r\n\r\nhello\n.\nMAIL FROM:<admin@bank.example>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: forged\r\n\r\nforged\r\n" \
+    "." QUIT)
+is "$(printf '%s\n' "$out" | grep -c 'queued as')" 1 "<LF>.<LF> does not end the message: one message, not two"
+sid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
+grep -q $'^\\.\\.\r$' "$T/spool/queue/${sid:0:2}/$sid.msg" 2>/dev/null
+ok $? "the lone dot after a bare LF is kept stuffed, harmless at the next hop"
+out=$(chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" "DATA" \
+    "@send:Subject: cr\r\n\r\nbare\rcr\r\n" "." NOOP)
+like "$(printf '%s\n' "$out" | sed -n 6p)" '^554 5\.6\.0' "a bare CR in the text: 554 5.6.0"
+like "$(printf '%s\n' "$out" | sed -n 7p)" '^250 ' "and the session goes on"
+
 # a good transaction still works after errors in the same session
 out=$(chat "EHLO c.test" "FROB" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" \
     "DATA" "@data:3" QUIT)
@@ -63,7 +77,7 @@ like "$(printf '%s\n' "$out" | sed -n 7p)" '^250 2\.0\.0 Ok: queued as [0-9a-f]{
 
 # the reply to the too-long text line is given after the dot, and the
 # rejected message was not queued
-is "$(spool_count)" 1 "only the accepted message is in the spool"
+is "$(spool_count)" 2 "only the accepted messages are in the spool"
 
 # relay control: a client outside relay_from may not relay
 out=$(SRC_ADDR=127.0.0.3 chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" NOOP)
