@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -198,6 +199,7 @@ conn_exhausted(struct conn *c)
 {
 	struct site	*d = c->site;
 	struct dtask	*t;
+	struct conn	*other;
 	char		 why[600];
 
 	if (strncmp(c->last_error, "4.", 2) == 0 ||
@@ -206,9 +208,27 @@ conn_exhausted(struct conn *c)
 		strlcpy(why, c->last_error, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "4.4.1 %s", c->last_error);
-	log_info("site=%s event=Unreachable reason=\"%s\"", d->name, why);
 	t = c->task;
 	c->task = NULL;
+	TAILQ_FOREACH(other, &d->conns, entry)
+		if (other != c && other->state != C_CONNECTING &&
+		    other->state != C_QUIT)
+			break;
+	if (other != NULL && t != NULL) {
+		/*
+		 * Other connections to the site work (this one may have hit
+		 * a per-client connection limit): the task waits for them.
+		 */
+		log_info("site=%s: %s; holding at %d connections for a "
+		    "while", d->name, why, d->nconn - 1);
+		d->cap = d->nconn - 1;
+		d->cap_time = time(NULL);
+		TAILQ_INSERT_HEAD(&d->ready, t, entry);
+		d->nready++;
+		conn_close(c);
+		return;
+	}
+	log_info("site=%s event=Unreachable reason=\"%s\"", d->name, why);
 	if (t != NULL)
 		task_fail_all(t, RCPT_TEMPFAIL, why);
 	while ((t = TAILQ_FIRST(&d->ready)) != NULL) {
@@ -234,6 +254,11 @@ conn_advance(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	log_debug("site=%s relay=%s: %s", c->site->name, c->relay,
 	    c->last_error);
+	if (c->task == NULL) {
+		/* an idle connection went bad: nothing to carry elsewhere */
+		conn_close(c);
+		return;
+	}
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
@@ -312,7 +337,7 @@ conn_task_done(struct conn *c)
 	c->deliveries++;
 	c->rset_done = 0;
 	task_finish(t, c->relay);
-	if (dd->shutdown ||
+	if (dd->shutdown || c->closing ||
 	    c->deliveries >= d->eg.max_deliveries_per_connection) {
 		conn_quit(c);
 		site_kick(d);	/* the rest get a new connection */
@@ -406,11 +431,18 @@ conn_send_body(struct conn *c)
 	conn_timeout(c, c->site->eg.data_dot_timeout);
 }
 
+/* Only 2xx is success; 5xx fails for good; anything else (4xx, or a
+ * 1xx/3xx where none belongs) is temporary. */
 static int
 reply_status(int code)
 {
-	return code >= 500 ? RCPT_PERMFAIL : code >= 400 ? RCPT_TEMPFAIL :
-	    RCPT_DELIVERED;
+	switch (code / 100) {
+	case 2:
+		return RCPT_DELIVERED;
+	case 5:
+		return RCPT_PERMFAIL;
+	}
+	return RCPT_TEMPFAIL;
 }
 
 /* Give every accepted recipient (or all, after MAIL) this outcome. */
@@ -571,6 +603,8 @@ conn_reply(struct conn *c, int code, const char *reply)
 		conn_begin(c);
 		return;
 	case C_TRANSACTION:
+		if (code == 421)	/* the server is closing the session */
+			c->closing = 1;
 		conn_transaction_reply(c, code, reply);
 		return;
 	case C_QUIT:

@@ -140,12 +140,15 @@ site_kick(struct site *s)
 {
 	struct dtask	*t;
 	struct conn	*c;
+	int		 limit = s->eg.connection_limit;
 
+	if (s->cap > 0 && s->cap < limit)
+		limit = s->cap;
 	while (s->nready > 0) {
 		TAILQ_FOREACH(c, &s->conns, entry)
 			if (c->state == C_IDLE)
 				break;
-		if (c == NULL && s->nconn >= s->eg.connection_limit)
+		if (c == NULL && s->nconn >= limit)
 			break;
 		t = TAILQ_FIRST(&s->ready);
 		TAILQ_REMOVE(&s->ready, t, entry);
@@ -268,6 +271,10 @@ deliverd_gc(evutil_socket_t fd, short ev, void *arg)
 		free(d);
 	}
 	RB_FOREACH_SAFE(s, site_tree, &dd->sites, snext) {
+		if (s->cap && time(NULL) - s->cap_time >= 60) {
+			s->cap = 0;	/* try the full limit again */
+			site_kick(s);
+		}
 		if (s->nready || s->nconn)
 			continue;
 		RB_REMOVE(site_tree, &dd->sites, s);

@@ -73,6 +73,7 @@ struct conn {
 	int		 deliveries;
 	int		 need_rset;	/* the last transaction broke off */
 	int		 rset_done;	/* RSET answered for this one */
+	int		 closing;	/* the server said 421 */
 	int		 in_read;	/* inside conn_read_cb: free later */
 	int		 dead;
 	struct dtask	*task;
@@ -102,6 +103,9 @@ struct site {
 	int		 nready;
 	struct conn_list conns;
 	int		 nconn;
+	int		 cap;		/* fewer connections for a while: the
+					   server refused more (0: no cap) */
+	time_t		 cap_time;
 	struct dns_result res;		/* the latest resolution */
 };
 RB_HEAD(site_tree, site);
