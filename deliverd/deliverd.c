@@ -23,6 +23,7 @@
 #include "wire.h"
 
 #define DEST_RES_TTL	60	/* re-ask the resolver (it caches too) */
+#define RESPONSE_MAX	400	/* of a reply passed on to queued */
 
 struct deliverd	*dd;
 static struct event *gc_ev;
@@ -94,11 +95,16 @@ task_finish(struct dtask *t, const char *relay)
 		m_add_string(&m, "");
 		m_add_u32(&m, t->nrcpt);
 		for (i = 0; i < t->nrcpt; i++) {
+			char	 resp[RESPONSE_MAX];
+
+			/* bounded, so 1000 recipients fit in one frame */
+			strlcpy(resp, t->response[i] ? t->response[i] :
+			    "4.3.0 no result", sizeof(resp));
 			m_add_u8(&m, t->status[i]);
-			m_add_string(&m, t->response[i] ? t->response[i] :
-			    "4.3.0 no result");
+			m_add_string(&m, resp);
 		}
-		chan_send(dd->queue, &m);
+		if (chan_send(dd->queue, &m) == -1)
+			log_warnx("task %u: result not sent", t->id);
 	}
 	task_free(t);
 	deliverd_maybe_exit();

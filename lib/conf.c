@@ -50,7 +50,7 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd", "max_message_size", CT_SIZE, "35M", O(smtpd_max_message_size),
 	  "Largest message accepted (announced with SIZE); larger gets 552 5.3.4." },
 	{ "smtpd", "max_recipients", CT_INT, "1000", O(smtpd_max_recipients),
-	  "Recipients per message; more get 452 4.5.3." },
+	  "Recipients per message (at most 1000); more get 452 4.5.3." },
 	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions),
 	  "Concurrent sessions per worker; above it new clients get 421 4.3.2." },
 	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from),
@@ -454,6 +454,9 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 			conf_error(&p, 0, "[queued] relayhost = %s: must be "
 			    "[ADDR], [ADDR]:PORT or a domain", rh);
 	}
+	if (c->smtpd_max_recipients > 1000)
+		conf_error(&p, 0, "[smtpd] max_recipients: at most 1000 "
+		    "(a message's envelope travels in one frame)");
 	if (c->deliverd_smtp_port > 65535)
 		conf_error(&p, 0, "[deliverd] smtp_port: must be a port number");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)

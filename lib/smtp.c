@@ -122,11 +122,9 @@ smtp_parse_mailbox(const char *m)
 
 	if (*m == '"') {
 		for (p = m + 1; *p && *p != '"'; p++) {
-			if (*p == '\\') {
-				if (p[1] == '\0')
-					return -1;
-				p++;
-			} else if (*p < 32 || *p == 127)
+			if (*p == '\\')
+				p++;	/* the quoted character: checked below */
+			if (*p == '\0' || (unsigned char)*p < 32 || *p == 127)
 				return -1;
 		}
 		if (*p != '"' || p[1] != '@')

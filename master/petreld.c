@@ -38,7 +38,8 @@
 #define LISTEN_FD_BASE		64	/* listeners live above child fds */
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		10000
-#define STABLE_AFTER_S		10
+#define RESTART_WINDOW_S	10
+#define RESTARTS_PER_WINDOW	20
 #define STOP_GRACE_S		15
 
 extern char **environ;
@@ -53,7 +54,8 @@ struct child {
 	int		 ready;
 	int		 ready_seen;	/* since the last start */
 	int		 backoff_ms;
-	time_t		 started;
+	time_t		 window_start;	/* of the deaths counted */
+	int		 deaths;
 	struct event	*restart_ev;
 };
 
@@ -209,7 +211,6 @@ child_spawn(struct child *ch)
 	close(sp[1]);
 	ch->pid = pid;
 	ch->ready = 0;
-	ch->started = time(NULL);
 	ch->chan = chan_new(m.base, sp[0], ch->label, master_imsg,
 	    master_child_closed, ch);
 	log_debug("started %s (pid %d)", ch->label, (int)pid);
@@ -272,11 +273,17 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 		}
 		/*
 		 * A child that died after it was serving (a crash, kill -9)
-		 * comes back at once; one that keeps dying before it is
-		 * ready, or failing soon after start, backs off.
+		 * comes back at once, unless it keeps dying: more than
+		 * RESTARTS_PER_WINDOW deaths in RESTART_WINDOW_S, or dying
+		 * before it is ready, doubles the delay (a poison message
+		 * must not become a restart storm).
 		 */
-		if (ch->ready_seen && (WIFSIGNALED(status) ||
-		    time(NULL) - ch->started >= STABLE_AFTER_S))
+		if (time(NULL) - ch->window_start >= RESTART_WINDOW_S) {
+			ch->window_start = time(NULL);
+			ch->deaths = 0;
+		}
+		ch->deaths++;
+		if (ch->ready_seen && ch->deaths <= RESTARTS_PER_WINDOW)
 			ch->backoff_ms = BACKOFF_MIN_MS;
 		else if (ch->backoff_ms == 0)
 			ch->backoff_ms = BACKOFF_MIN_MS;

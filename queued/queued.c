@@ -356,9 +356,10 @@ queued_main(struct proc_args *pa)
 	proc_child_signals(q->base, queued_stop);
 	q->nagents = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
 	    QUEUED_MAX_DELIVERD : conf->deliverd_workers;
-	commit_init();
+	/* recovery empties incoming/ before the thread fills its pool */
 	sched_init();
 	spool_recover();
+	commit_init();
 
 	q->master = chan_new(q->base, PROC_MASTER_FD, "master", queued_imsg,
 	    queued_master_closed, NULL);

@@ -33,6 +33,8 @@
 #include "wire.h"
 
 #define SESSION_MAX_ERRORS	20
+#define SESSION_OUT_MAX		(64 * 1024)	/* unread replies */
+#define SESSION_IN_MAX		(256 * 1024)	/* unprocessed input */
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
@@ -242,6 +244,8 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 	tv.tv_sec = sd->conf->smtpd_timeout;
 	tv.tv_usec = 0;
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	/* input waiting for queued's answer stays bounded */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_IN_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (sd->nsessions > sd->conf->smtpd_max_sessions) {
 		session_close_with(s, "421 4.3.2 Too many sessions, try "
@@ -253,12 +257,29 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 
 /* --- commands ------------------------------------------------------ */
 
+/*
+ * A HELO name: a domain, an address literal, or what deployed clients
+ * send instead (underscores, "localhost"); never spaces, control
+ * characters or the quotes and '=' that could forge log fields.
+ */
+static int
+helo_ok(const char *h)
+{
+	if (*h == '\0' || strlen(h) > SMTP_DOMAIN_MAX)
+		return 0;
+	for (; *h; h++)
+		if ((unsigned char)*h <= ' ' || (unsigned char)*h >= 127 ||
+		    *h == '"' || *h == '=' || *h == '\\')
+			return 0;
+	return 1;
+}
+
 static void
 cmd_helo(struct session *s, char *args, int esmtp)
 {
 	const char	*h;
 
-	if (*args == '\0' || strchr(args, ' ') != NULL) {
+	if (!helo_ok(args)) {
 		session_error(s, "501 5.5.4 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return;
@@ -450,6 +471,7 @@ cmd_starttls(struct session *s, char *args)
 	}
 	s->bev = tb;
 	s->tls = 1;
+	bufferevent_setwatermark(tb, EV_READ, 0, SESSION_IN_MAX);
 	session_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = 0;
@@ -569,12 +591,19 @@ session_shutdown(struct session *s)
 		session_close_with(s, "421 4.3.2 Service shutting down");
 }
 
+/*
+ * Take input while there is some and nothing is awaited.  A client
+ * that pipelines commands but does not read the replies is not
+ * answered further until it does: its replies may not pile up.
+ */
 void
 session_process(struct session *s)
 {
 	for (;;) {
 		switch (s->state) {
 		case S_CMD:
+			if (session_unsent(s) > SESSION_OUT_MAX)
+				return;		/* resumed by session_write_cb */
 			if (!session_cmd_line(s))
 				return;
 			break;
@@ -601,8 +630,9 @@ session_write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == S_CLOSING)
 		session_try_finish(s);
+	else if (s->state == S_CMD)
+		session_process(s);	/* the client read its replies */
 }
-
 static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {

@@ -2,7 +2,7 @@
 # petreld -n: "configuration OK", or every error with file:line and the
 # key's name, and exit status 1.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 
 conf() { printf '%s\n' "$@" >"$T/c.conf"; }
 check() { out=$("$PETRELD" -n -f "$T/c.conf" 2>&1); rc=$?; }
@@ -44,6 +44,10 @@ like "$out" "c.conf:4: unknown section \[smtp\]" "unknown section named"
 conf "[global]" "privsep = no" "this is not ini"
 check
 like "$out" "c.conf:3: syntax error" "syntax error with its line"
+
+conf "[global]" "privsep = no" "[smtpd]" "max_recipients = 5000"
+check
+like "$out" "\[smtpd\] max_recipients: at most 1000" "max_recipients is capped at 1000"
 
 conf "[global]" "privsep = no" "[smtpd]" "workers = 0" "timeout = x"
 check

@@ -2,7 +2,7 @@
 # Protocol conformance: each bad input gets its reply and the session
 # goes on (checked with a NOOP or a full transaction afterwards).
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 40
 
 RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= write_conf "max_recipients = 3
 max_message_size = 10K
@@ -34,6 +34,8 @@ case_ "DATA with an argument: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL FROM
 case_ "unknown command: 500 5.5.2" '^500 5\.5\.2' "EHLO c.test" "FROBNICATE"
 case_ "EHLO without a name: 501 5.5.4" '^501 5\.5\.4' "EHLO"
 case_ "HELO without a name: 501 5.5.4" '^501 5\.5\.4' "HELO"
+case_ "EHLO with a quote or '=' (log forgery): 501 5.5.4" '^501 5\.5\.4' 'EHLO x"event=Delivery'
+case_ "a control character in a quoted local part: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" $'@raw:MAIL FROM:<"a\\\x01b"@example.org>\r\n'
 case_ "MAIL without angle brackets: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL FROM:alice@example.org"
 case_ "MAIL with broken address: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" "MAIL FROM:<alice@>"
 case_ "MAIL without FROM: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL <a@example.org>"
