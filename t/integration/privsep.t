@@ -21,6 +21,16 @@ start_petrel; ok $? "petreld with privsep = yes is up"
 
 uids() { awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
 gids() { awk '/^Gid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
+# wait until all four children run and have set themselves up (the
+# banner only says one smtpd worker is ready)
+all_up() {
+	local n=0 k
+	while read -r k; do
+		[ "$(uids "${k%% *}" | cut -d' ' -f1)" != 0 ] && n=$((n + 1))
+	done < <(petrel_children)
+	[ "$n" = 4 ]
+}
+for _ in $(seq 200); do all_up && break; sleep 0.05; done
 mapfile -t kids < <(petrel_children)
 nq=0 ns=0 nd=0
 for k in "${kids[@]}"; do
