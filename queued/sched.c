@@ -34,6 +34,8 @@
 #include "util.h"
 #include "wire.h"
 
+#define SCHED_SCAN_BLOCKED	1000	/* waiting messages looked at per round */
+
 static void	sched_settle(struct qmsg *);
 static void	sched_finish(struct qmsg *);
 static int	sched_armed_now;
@@ -492,22 +494,33 @@ sched_dispatch(struct qmsg *m)
 	return 1;
 }
 
+/*
+ * Dispatch what is due.  A message whose deliverd worker is away or
+ * full is passed over, not waited on, so one destination's agent does
+ * not hold up the others; while some wait, the schedule is looked at
+ * again every second (and at once when a result or an agent comes).
+ */
 static void
 sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct qmsg	*m;
+	struct qmsg	*m, *next;
+	struct timeval	 tv = { 1, 0 };
 	int64_t		 now = time(NULL);
+	int		 blocked = 0;
 
 	sched_armed_now = 0;
-	while (!q->shutdown && q->nagents > 0 &&
-	    (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
-	    m->env.next_try <= now) {
+	m = RB_MIN(sched_tree, &q->schedule);
+	while (m != NULL && m->env.next_try <= now && !q->shutdown &&
+	    q->nagents > 0 && blocked < SCHED_SCAN_BLOCKED) {
+		next = RB_NEXT(sched_tree, &q->schedule, m);
 		if (!sched_dispatch(m))
-			break;	/* no capacity: a result or a new agent kicks us */
+			blocked++;
+		m = next;
 	}
-	if ((m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
-	    m->env.next_try <= now)
-		return;		/* waiting for capacity, not for time */
+	if (blocked > 0) {
+		evtimer_add(q->sched_ev, &tv);
+		return;
+	}
 	sched_arm();
 }
 
