@@ -47,6 +47,38 @@ static int		 npool;
 static int		 pool_closed;	/* stopping: no refills */
 static struct event	*notify_ev;
 
+/* A finished message: its files refill the pool when there is room. */
+static void
+commit_recycle(const char *id)
+{
+	char	 nid[MSGID_LEN + 1], path[64];
+	int	 fd, room;
+
+	pthread_mutex_lock(&commit_mtx);
+	room = !pool_closed && npool < POOL_SIZE;
+	pthread_mutex_unlock(&commit_mtx);
+	if (!room) {
+		spool_remove_message(id);
+		return;
+	}
+	if ((fd = spool_recycle_message(id, nid)) == -1)
+		return;
+	pthread_mutex_lock(&commit_mtx);
+	if (!pool_closed && npool < POOL_SIZE) {
+		memcpy(pool[npool].id, nid, sizeof(nid));
+		pool[npool++].fd = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&commit_mtx);
+	if (fd != -1) {
+		close(fd);
+		snprintf(path, sizeof(path), "incoming/%s", nid);
+		unlink(path);
+		snprintf(path, sizeof(path), "incoming/%s.env", nid);
+		unlink(path);
+	}
+}
+
 static void *
 commit_thread(void *arg)
 {
@@ -105,7 +137,7 @@ commit_thread(void *arg)
 				    j->envlen);
 				break;
 			case JOB_REMOVE:
-				spool_remove_message(j->id);
+				commit_recycle(j->id);
 				j->ok = 1;
 				continue;	/* nothing to make durable */
 			}
@@ -220,6 +252,8 @@ commit_drop_pool(void)
 		npool--;
 		close(pool[npool].fd);
 		snprintf(path, sizeof(path), "incoming/%s", pool[npool].id);
+		unlink(path);
+		snprintf(path, sizeof(path), "incoming/%s.env", pool[npool].id);
 		unlink(path);
 	}
 	pool_closed = 1;	/* and the thread does not refill it */

@@ -126,6 +126,7 @@ void	 spool_abort_message(const char *id);
 int	 spool_commit_files(const char *id, const char *env, size_t len);
 int	 spool_update_envelope(const char *id, const char *env, size_t len);
 void	 spool_remove_message(const char *id);
+int	 spool_recycle_message(const char *id, char newid[MSGID_LEN + 1]);
 void	 spool_undo_commit(const char *id);
 int	 spool_sync(void);
 void	 spool_path(char *buf, size_t len, const char *id, const char *ext);

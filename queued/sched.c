@@ -142,14 +142,56 @@ sched_routing_domain(const char *rcpt)
 	return d;
 }
 
+/* The deliverd worker that owns a routing domain (case does not matter). */
 static int
 sched_agent_for(const char *domain)
 {
 	uint32_t	 h = 2166136261u;	/* FNV-1a */
 
 	for (; *domain; domain++)
-		h = (h ^ (unsigned char)*domain) * 16777619u;
+		h = (h ^ (unsigned char)tolower((unsigned char)*domain)) *
+		    16777619u;
 	return h % q->nagents;
+}
+
+static int
+sched_agent_ok(int a)
+{
+	return q->agents[a] != NULL &&
+	    q->agent_load[a] < QUEUED_TASKS_PER_AGENT;
+}
+
+static int
+sched_any_agent_ok(void)
+{
+	int	 a;
+
+	for (a = 0; a < q->nagents; a++)
+		if (sched_agent_ok(a))
+			return 1;
+	return 0;
+}
+
+/* Can every pending recipient's agent take a task now?  No allocation. */
+static int
+sched_can_dispatch(struct qmsg *m)
+{
+	const char	*d;
+	int		 i;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->env.done[i])
+			continue;
+		if (*q->conf->queued_relayhost != '\0')
+			d = q->conf->queued_relayhost;
+		else if ((d = strrchr(m->env.rcpts[i], '@')) != NULL)
+			d++;
+		else
+			d = "";
+		if (!sched_agent_ok(sched_agent_for(d)))
+			return 0;
+	}
+	return 1;
 }
 
 void
@@ -406,6 +448,9 @@ sched_dispatch(struct qmsg *m)
 	struct task	*t, **tasks;
 	int		 ntask = 0, i, k, fd;
 
+	if (!sched_can_dispatch(m) &&
+	    time(NULL) - m->env.arrival < q->conf->queued_max_age)
+		return 0;
 	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
 		sched_unschedule(m);
 		sched_expire(m, NULL);
@@ -511,7 +556,8 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 	sched_armed_now = 0;
 	m = RB_MIN(sched_tree, &q->schedule);
 	while (m != NULL && m->env.next_try <= now && !q->shutdown &&
-	    q->nagents > 0 && blocked < SCHED_SCAN_BLOCKED) {
+	    q->nagents > 0 && blocked < SCHED_SCAN_BLOCKED &&
+	    sched_any_agent_ok()) {
 		next = RB_NEXT(sched_tree, &q->schedule, m);
 		if (!sched_dispatch(m))
 			blocked++;
