@@ -62,6 +62,7 @@ queue_remove(struct qmsg *m)
 		free(m->bounces[i].remote_mta);
 	}
 	free(m->bounces);
+	free(m->last_error);
 	envelope_clear(&m->env);
 	free(m);
 	q->nmessages--;

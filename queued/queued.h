@@ -42,6 +42,7 @@ struct qmsg {
 	struct envelope	 env;
 	int		 inflight;	/* delivery tasks out */
 	int		 tempfail;	/* some recipient failed temporarily */
+	char		*last_error;	/* the latest temporary failure */
 	int		 busy;		/* a DSN or update is being committed */
 	struct qbounce	*bounces;
 	int		 nbounce;

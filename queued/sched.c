@@ -433,7 +433,7 @@ sched_settle(struct qmsg *m)
 	m->env.attempts++;
 	if (m->tempfail &&
 	    time(NULL) - m->env.arrival >= q->conf->queued_max_age)
-		sched_expire(m, NULL);
+		sched_expire(m, m->last_error);
 	m->tempfail = 0;
 	if (m->nbounce > 0)
 		sched_send_dsn(m);
@@ -453,7 +453,7 @@ sched_dispatch(struct qmsg *m)
 		return 0;
 	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
 		sched_unschedule(m);
-		sched_expire(m, NULL);
+		sched_expire(m, m->last_error);
 		if (m->nbounce > 0)
 			sched_send_dsn(m);
 		else
@@ -602,6 +602,8 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 		break;
 	case RCPT_TEMPFAIL:
 		m->tempfail = 1;
+		free(m->last_error);
+		m->last_error = xstrdup(response);
 		break;
 	case RCPT_PERMFAIL:
 		/* the status: from the reply's enhanced code, else generic */

@@ -8,7 +8,7 @@
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 36
+plan 37
 
 DNSP=$(free_port) SP=$(free_port)
 dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces \
@@ -91,6 +91,8 @@ wait_for 30 logged "event=Expiration from=<s@back.test> rcpt=<defer@mx.test> res
 ok $? "a message deferred past max_age expires (5.4.7)"
 wait_for 20 sh -c "grep -qs '^Final-Recipient: rfc822; defer@mx.test' $T/A/*.eml"
 ok $(grep -q '^Status: 5.4.7' "$(dsn_for defer@mx.test)"; echo $?) "and its DSN says 5.4.7"
+tr -d '\r\n' <"$(dsn_for defer@mx.test)" | grep -q 'last error: 451 4.3.0'
+ok $? "with the last temporary error that kept it back"
 
 # one.test and two.test share their MX: one site, one connection
 send s@back.test u@one.test site1
