@@ -2,7 +2,7 @@
 # Protocol conformance: each bad input gets its reply and the session
 # goes on (checked with a NOOP or a full transaction afterwards).
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 41
 
 RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= write_conf "max_recipients = 3
 max_message_size = 10K
@@ -107,3 +107,23 @@ args=()
 for i in $(seq 25); do args+=("BOGUS$i"); done
 out=$(chat "${args[@]}")
 like "$(printf '%s\n' "$out" | grep -m1 '^421')" '^421 4\.7\.0' "20 errors end the session with 421 4.7.0"
+
+# max_sessions: one worker that takes two sessions; a third gets 421 4.3.2
+stop_petrel
+RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= WORKERS=1 write_conf "max_sessions = 2"
+start_petrel
+out=$("$PY" - "$PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+held = []
+for _ in range(2):
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    s.settimeout(5)
+    s.recv(512)
+    held.append(s)
+t = socket.create_connection(("127.0.0.1", port), 5)
+t.settimeout(5)
+print(t.recv(512).decode().strip())
+PY
+)
+like "$out" '^421 4\.3\.2 ' "beyond max_sessions a client gets 421 4.3.2"
