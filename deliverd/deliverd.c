@@ -98,9 +98,11 @@ task_finish(struct dtask *t, const char *relay)
 			char	 resp[RESPONSE_MAX];
 
 			/* bounded, so 1000 recipients fit in one frame */
+			/* no answer recorded is never a delivery */
 			strlcpy(resp, t->response[i] ? t->response[i] :
 			    "4.3.0 no result", sizeof(resp));
-			m_add_u8(&m, t->status[i]);
+			m_add_u8(&m, t->response[i] ? t->status[i] :
+			    RCPT_TEMPFAIL);
 			m_add_string(&m, resp);
 		}
 		if (chan_send(dd->queue, &m) == -1)
