@@ -166,8 +166,6 @@ conn_close(struct conn *c)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	free(c->mail_reply);
-	c->mail_reply = NULL;
 	if (c->in_read)
 		c->dead = 1;	/* conn_read_cb frees it */
 	else
@@ -303,7 +301,7 @@ conn_connect(struct conn *c)
 		break;
 	}
 	c->state = C_CONNECTING;
-	c->esmtp = c->pipelining = c->size_ext = 0;
+	c->pipelining = c->size_ext = 0;
 	c->replylen = 0;
 	c->bev = bufferevent_socket_new(dd->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -386,8 +384,6 @@ conn_begin(struct conn *c)
 	c->need_rset = 0;
 	c->mail_failed = 0;
 	c->naccepted = 0;
-	free(c->mail_reply);
-	c->mail_reply = NULL;
 	memset(t->accepted, 0, t->nrcpt);
 	if (rset)
 		conn_send(c, "RSET");
@@ -396,12 +392,10 @@ conn_begin(struct conn *c)
 		    (intmax_t)st.st_size);
 	else
 		conn_send(c, "MAIL FROM:<%s>", t->from);
-	c->sent = 1;
 	if (c->pipelining) {
 		for (i = 0; i < t->nrcpt; i++)
 			conn_send(c, "RCPT TO:<%s>", t->rcpts[i]);
 		conn_send(c, "DATA");
-		c->sent = t->nrcpt + 2;
 	}
 	conn_timeout(c, c->site->eg.mail_from_timeout);
 }
@@ -492,7 +486,6 @@ conn_transaction_reply(struct conn *c, int code, const char *reply)
 			}
 		} else if (!c->pipelining) {
 			conn_send(c, "RCPT TO:<%s>", t->rcpts[0]);
-			c->sent++;
 			conn_timeout(c, eg->rcpt_to_timeout);
 		}
 	} else if (c->phase <= n) {		/* RCPT */
@@ -509,10 +502,8 @@ conn_transaction_reply(struct conn *c, int code, const char *reply)
 		if (!c->pipelining) {
 			if (i + 1 < n) {
 				conn_send(c, "RCPT TO:<%s>", t->rcpts[i + 1]);
-				c->sent++;
 			} else if (c->naccepted > 0) {
 				conn_send(c, "DATA");
-				c->sent++;
 				conn_timeout(c, eg->data_timeout);
 			} else {
 				c->need_rset = 1;
@@ -584,7 +575,6 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_advance(c, "%s", reply);
 			return;
 		}
-		c->esmtp = c->state == C_EHLO;
 		conn_begin(c);
 		return;
 	case C_RSET:

@@ -412,12 +412,8 @@ deliverd_imsg(struct chan *c, struct imsg *im)
 
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (chan_get_peer(im, &kind, &w) == -1)
+		if (chan_get_peer(im, PEER_QUEUED, &kind, &w) == -1)
 			return -1;
-		if (kind != PEER_QUEUED) {
-			close(im->fd);
-			return -1;
-		}
 		chan_replace(&dd->queue, dd->base, im->fd, "queued",
 		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
 		return 0;

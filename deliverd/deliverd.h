@@ -69,7 +69,7 @@ struct conn {
 	enum conn_state	 state;
 	int		 host, addr;	/* position in site->res */
 	char		 relay[320];	/* host[ip]:port */
-	int		 pipelining, size_ext, esmtp;
+	int		 pipelining, size_ext;
 	int		 deliveries;
 	int		 need_rset;	/* the last transaction broke off */
 	int		 rset_done;	/* RSET answered for this one */
@@ -79,10 +79,8 @@ struct conn {
 	struct dtask	*task;
 	/* the transaction: replies expected, in order */
 	int		 phase;		/* -1 RSET, 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
-	int		 sent;		/* commands sent so far, same numbering */
 	int		 mail_failed;
 	int		 naccepted;
-	char		*mail_reply;
 	/* the reply being read */
 	char		 reply[1024];
 	int		 replylen;

@@ -179,16 +179,18 @@ chan_replace(struct chan **slot, struct event_base *base, int fd,
 
 /*
  * The payload of IMSG_MASTER_PEER: u32 kind, u32 index, and an fd.
- * On a malformed one the fd is closed and -1 returned.
+ * want is the only kind the receiver accepts (0: any).  On a malformed
+ * or unwanted one the fd is closed and -1 returned.
  */
 int
-chan_get_peer(struct imsg *im, uint32_t *kind, uint32_t *index)
+chan_get_peer(struct imsg *im, uint32_t want, uint32_t *kind,
+    uint32_t *index)
 {
 	struct mreader	 r;
 
 	m_reader(&r, im);
 	if (m_get_u32(&r, kind) == -1 || m_get_u32(&r, index) == -1 ||
-	    m_end(&r) == -1 || im->fd == -1) {
+	    m_end(&r) == -1 || im->fd == -1 || (want && *kind != want)) {
 		if (im->fd != -1)
 			close(im->fd);
 		im->fd = -1;

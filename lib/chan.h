@@ -35,7 +35,7 @@ void		 chan_kick(struct chan *);
 struct chan	*chan_replace(struct chan **, struct event_base *, int fd,
 		    const char *name, chan_dispatch_fn, chan_close_fn,
 		    void *arg);
-int		 chan_get_peer(struct imsg *, uint32_t *kind,
-		    uint32_t *index);
+int		 chan_get_peer(struct imsg *, uint32_t want,
+		    uint32_t *kind, uint32_t *index);
 
 #endif

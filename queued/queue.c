@@ -45,7 +45,6 @@ queue_insert(struct envelope *env)
 		free(m);
 		return NULL;
 	}
-	q->nmessages++;
 	return m;
 }
 
@@ -65,5 +64,4 @@ queue_remove(struct qmsg *m)
 	free(m->last_error);
 	envelope_clear(&m->env);
 	free(m);
-	q->nmessages--;
 }

@@ -286,7 +286,7 @@ queued_imsg(struct chan *c, struct imsg *im)
 
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (chan_get_peer(im, &kind, &w) == -1)
+		if (chan_get_peer(im, 0, &kind, &w) == -1)
 			return -1;
 		if (kind == PEER_SMTPD && w < QUEUED_MAX_WORKERS) {
 			snprintf(worker_names[w], sizeof(worker_names[w]),

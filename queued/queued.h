@@ -43,7 +43,6 @@ struct qmsg {
 	int		 inflight;	/* delivery tasks out */
 	int		 tempfail;	/* some recipient failed temporarily */
 	char		*last_error;	/* the latest temporary failure */
-	int		 busy;		/* a DSN or update is being committed */
 	struct qbounce	*bounces;
 	int		 nbounce;
 };
@@ -112,7 +111,6 @@ struct queued {
 	struct task_tree tasks;
 	uint32_t	 nexttask;
 	struct event	*sched_ev;
-	size_t		 nmessages;
 	int		 shutdown;
 };
 

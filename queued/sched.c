@@ -293,7 +293,6 @@ sched_dsn_done(struct commit_job *j)
 		spool_abort_message(j->id);
 	}
 	if (m != NULL) {
-		m->busy = 0;
 		sched_clear_bounces(m, j->ok);
 		sched_finish(m);
 	}
@@ -383,7 +382,6 @@ sched_send_dsn(struct qmsg *m)
 	if (envelope_add_rcpt(&j->env, m->env.from, 0) == -1 ||
 	    envelope_encode(&j->env, &j->envtext, &j->envlen) == -1)
 		fatalx("cannot build the DSN envelope");
-	m->busy = 1;
 	commit_submit(j);
 }
 

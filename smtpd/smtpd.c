@@ -136,12 +136,8 @@ smtpd_imsg(struct chan *c, struct imsg *im)
 
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (chan_get_peer(im, &kind, &w) == -1)
+		if (chan_get_peer(im, PEER_QUEUED, &kind, &w) == -1)
 			return -1;
-		if (kind != PEER_QUEUED) {
-			close(im->fd);
-			return -1;
-		}
 		chan_replace(&sd->queue, sd->base, im->fd, "queued",
 		    smtpd_imsg_queue, smtpd_queue_closed, NULL);
 		while ((s = TAILQ_FIRST(&sd->parked)) != NULL) {

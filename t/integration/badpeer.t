@@ -6,16 +6,14 @@
 . "$(dirname "$0")/lib.sh"
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
-plan 11
+plan 12
 
 DNSP=$(free_port) BP=$(free_port)
 # two MX hosts for two.test, so a bad connection could move on
-dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces \
-    --no-resolv --no-hosts --local=/test/ --pid-file="$T/dnsmasq.pid" \
+start_dnsmasq "$DNSP" \
     --mx-host=two.test,mxa.two.test,10 --mx-host=two.test,mxb.two.test,20 \
-    --host-record=mxa.two.test,127.0.0.9 --host-record=mxb.two.test,127.0.0.10 \
-    >"$T/dnsmasq.out" 2>&1 &
-track $!
+    --host-record=mxa.two.test,127.0.0.9 --host-record=mxb.two.test,127.0.0.10
+ok $? "dnsmasq is up"
 peer() {	# peer ADDR MODE
 	d=$T/peer-$2; mkdir -p "$d"
 	"$PY" "$SRCDIR/t/integration/badpeer.py" "$1" "$BP" "$d" "$2" >"$d.out" 2>&1 &

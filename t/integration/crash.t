@@ -18,18 +18,8 @@ SRC_PID=$!; track $SRC_PID
     >"$T/load.out" 2>&1 &
 LOAD_PID=$!; track $LOAD_PID
 
-kills=0 kq=0 ks=0
-while kill -0 $LOAD_PID 2>/dev/null; do
-	sleep "0.$(( RANDOM % 2 ))$(( RANDOM % 10 ))"
-	mapfile -t kids < <(petrel_children)
-	[ ${#kids[@]} -gt 0 ] || continue
-	victim=${kids[RANDOM % ${#kids[@]}]}
-	# a zombie would take the signal without dying again
-	grep -q '^State:.*Z' /proc/"${victim%% *}"/status 2>/dev/null && continue
-	kill -KILL "${victim%% *}" 2>/dev/null || continue
-	kills=$((kills + 1))
-	case "$victim" in *queued*) kq=$((kq + 1)) ;; *) ks=$((ks + 1)) ;; esac
-done
+kill_children_while $LOAD_PID 'queued|smtpd'
+kills=$KILLS kq=$(killed queued) ks=$(killed smtpd)
 wait $LOAD_PID; untrack $LOAD_PID
 wait_for 120 sh -c "! kill -0 $SRC_PID 2>/dev/null"; untrack $SRC_PID
 diag "kills: $kills ($kq queued, $ks smtpd); client: $(cat "$T/load.out")"

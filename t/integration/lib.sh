@@ -170,6 +170,39 @@ petrel_children() {
 	done
 }
 
+# start_dnsmasq PORT RECORD-OPTIONS...: a private dnsmasq on 127.0.0.1:PORT
+# answering only from its options; NXDOMAIN (not REFUSED) for unknown names
+# under .test, .com and .net.  Waits until it listens.
+start_dnsmasq() {
+	local port=$1; shift
+	dnsmasq --no-daemon --port "$port" --listen-address=127.0.0.1 \
+	    --bind-interfaces --no-resolv --no-hosts --local=/test/com/net/ \
+	    --pid-file="$T/dnsmasq.pid" "$@" >"$T/dnsmasq.out" 2>&1 &
+	track $!
+	wait_for 10 sh -c "ss -Hlun 'sport = :$port' | grep -q ."
+}
+
+# kill_children_while PID REGEX: while PID lives, every 0-0.19 s kill -9 a
+# random child of petreld whose name matches REGEX.  Sets KILLS (total)
+# and KILLED (the names, one per kill).
+kill_children_while() {
+	local pid=$1 re=$2 kids victim
+	KILLS=0 KILLED=""
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep "0.$(( RANDOM % 2 ))$(( RANDOM % 10 ))"
+		mapfile -t kids < <(petrel_children | grep -E " ($re)\$")
+		[ ${#kids[@]} -gt 0 ] || continue
+		victim=${kids[RANDOM % ${#kids[@]}]}
+		# a zombie would take the signal without dying again
+		grep -q '^State:.*Z' /proc/"${victim%% *}"/status 2>/dev/null &&
+		    continue
+		kill -KILL "${victim%% *}" 2>/dev/null || continue
+		KILLS=$((KILLS + 1))
+		KILLED="$KILLED ${victim#* }"
+	done
+}
+killed() { echo "$KILLED" | tr ' ' '\n' | grep -c "^$1\$"; }
+
 # chat LINES...: an SMTP dialogue, one reply per line sent (banner first)
 chat() { "$PY" "$SRCDIR/t/integration/smtpchat.py" 127.0.0.1 "$PORT" "$@"; }
 

@@ -8,18 +8,16 @@
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 37
+plan 38
 
 DNSP=$(free_port) SP=$(free_port)
-dnsmasq --no-daemon --port "$DNSP" --listen-address=127.0.0.1 --bind-interfaces \
-    --no-resolv --no-hosts --local=/test/ --pid-file="$T/dnsmasq.pid" \
+start_dnsmasq "$DNSP" \
     --mx-host=mx.test,mx1.mx.test,10 --mx-host=mx.test,mx2.mx.test,20 \
     --host-record=mx1.mx.test,127.0.0.5 --host-record=mx2.mx.test,127.0.0.6 \
     --host-record=implicit.test,127.0.0.7 --host-record=back.test,127.0.0.6 \
     --mx-host=one.test,mx.c.test,10 --mx-host=two.test,mx.c.test,10 \
-    --host-record=mx.c.test,127.0.0.8 \
-    >"$T/dnsmasq.out" 2>&1 &
-track $!
+    --host-record=mx.c.test,127.0.0.8
+ok $? "dnsmasq is up"
 start_sink() {	# start_sink NAME ADDR
 	mkdir -p "$T/$1"; rm -f "$T/$1/ready"
 	"$PY" "$SRCDIR/t/integration/sink.py" "$2" "$SP" "$T/$1" >"$T/$1.out" 2>&1 &

@@ -20,16 +20,8 @@ start_petrel; ok $? "petreld is up"
 "$PY" "$SRCDIR/t/integration/loadclient.py" 127.0.0.1 "$PORT" "$N" 8 "$T" relay \
     >"$T/load.out" 2>&1 &
 LOAD_PID=$!; track $LOAD_PID
-kills=0 kq=0 kd=0
-while kill -0 $LOAD_PID 2>/dev/null; do
-	sleep "0.$(( RANDOM % 3 ))$(( RANDOM % 10 ))"
-	mapfile -t kids < <(petrel_children | grep -E 'queued|deliverd')
-	[ ${#kids[@]} -gt 0 ] || continue
-	victim=${kids[RANDOM % ${#kids[@]}]}
-	kill -KILL "${victim%% *}" 2>/dev/null || continue
-	kills=$((kills + 1))
-	case "$victim" in *queued*) kq=$((kq + 1)) ;; *) kd=$((kd + 1)) ;; esac
-done
+kill_children_while $LOAD_PID 'queued|deliverd'
+kills=$KILLS kq=$(killed queued) kd=$(killed deliverd)
 wait $LOAD_PID; untrack $LOAD_PID
 diag "kills: $kills ($kq queued, $kd deliverd); client: $(cat "$T/load.out")"
 ok $([ "$kq" -ge 2 ] && [ "$kd" -ge 2 ]; echo $?) "queued and deliverd were each killed several times"
