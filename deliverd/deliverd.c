@@ -297,15 +297,18 @@ deliverd_task(struct imsg *im)
 {
 	struct mreader	 r;
 	struct dtask	*t;
-	const char	*id, *domain, *from, *rcpt;
+	const char	*id, *domain, *from, *body, *rcpt;
 	uint64_t	 size;
+	uint8_t		 utf8;
 	uint32_t	 n, i;
 	struct dest	*d;
 	char		*dom, *p;
 
 	m_reader(&r, im);
 	if (m_get_string(&r, &id) == -1 || m_get_string(&r, &domain) == -1 ||
-	    m_get_string(&r, &from) == -1 || m_get_u64(&r, &size) == -1 ||
+	    m_get_string(&r, &from) == -1 || m_get_string(&r, &body) == -1 ||
+	    m_get_u8(&r, &utf8) == -1 || utf8 > 1 ||
+	    m_get_u64(&r, &size) == -1 ||
 	    m_get_u32(&r, &n) == -1 || n == 0 || n > 100000 || im->fd == -1)
 		goto bad;
 	t = xcalloc(1, sizeof(*t));
@@ -315,6 +318,8 @@ deliverd_task(struct imsg *im)
 	t->fd = im->fd;
 	strlcpy(t->msgid, id, sizeof(t->msgid));
 	t->from = xstrdup(from);
+	t->body8 = strcmp(body, "8BITMIME") == 0;
+	t->smtputf8 = utf8;
 	t->size = size;
 	t->rcpts = xcalloc(n, sizeof(char *));
 	t->response = xcalloc(n, sizeof(char *));

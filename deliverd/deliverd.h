@@ -47,6 +47,8 @@ struct dtask {
 	uint64_t	 gen;		/* of the queued channel it came on */
 	char		 msgid[MSGID_LEN + 1];
 	char		*from;
+	int		 body8;		/* BODY=8BITMIME at the next hop */
+	int		 smtputf8;	/* needs SMTPUTF8 at the next hop */
 	uint64_t	 size;
 	int		 fd;
 	int		 nrcpt;

@@ -59,6 +59,8 @@ envelope_encode(const struct envelope *e, char **out, size_t *len)
 	    "helo %s\nclient %s\nfrom %s\nbody %s\nsize %" PRIu64 "\n",
 	    ENVELOPE_VERSION, e->id, e->arrival, e->helo, e->client, e->from,
 	    e->body, e->size);
+	if (e->smtputf8)
+		fprintf(fp, "smtputf8 1\n");
 	if (e->attempts > 0 || e->next_try > 0)
 		fprintf(fp, "attempts %" PRIu32 "\nnext %" PRId64 "\n",
 		    e->attempts, e->next_try);
@@ -213,6 +215,14 @@ envelope_decode(struct envelope *e, const char *buf, size_t len,
 		} else if (klen == 4 && !memcmp(p, "from", 4)) {
 			if (setstr(&e->from, v, vlen) == -1)
 				goto dup;
+		} else if (klen == 8 && !memcmp(p, "smtputf8", 8)) {
+			if (e->smtputf8)
+				goto dup;
+			if (vlen != 1 || *v != '1') {
+				*err = "bad smtputf8";
+				goto bad;
+			}
+			e->smtputf8 = 1;
 		} else if (klen == 4 && !memcmp(p, "body", 4)) {
 			if (setstr(&e->body, v, vlen) == -1)
 				goto dup;

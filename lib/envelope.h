@@ -22,6 +22,7 @@ struct envelope {
 	char		*client;
 	char		*from;		/* "" is the null sender */
 	char		*body;		/* "7BIT" or "8BITMIME" */
+	int		 smtputf8;	/* MAIL FROM had SMTPUTF8 (RFC 6531) */
 	uint64_t	 size;
 	int		 nrcpt;
 	char		**rcpts;

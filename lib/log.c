@@ -162,3 +162,43 @@ fatalx(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+/*
+ * Text from the network (a remote reply, a DNS name) made safe for a
+ * key="value" log field: a quote or backslash is escaped and control
+ * or non-ASCII bytes are written as \xNN, so a peer can neither end
+ * the field early and forge another key=value nor split the line.
+ * Truncated to fit buf (at most 400 bytes of input).
+ */
+const char *
+log_quote(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		 o = 0, n;
+	unsigned char	 c;
+
+	if (len == 0)
+		return "";
+	for (n = 0; *s != '\0' && n < 400; s++, n++) {
+		c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			if (o + 3 > len)
+				break;
+			buf[o++] = '\\';
+			buf[o++] = c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			if (o + 5 > len)
+				break;
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		} else {
+			if (o + 2 > len)
+				break;
+			buf[o++] = c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}

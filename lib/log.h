@@ -6,6 +6,7 @@
 #define PETREL_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void	log_init(const char *proc, int foreground, int verbose);
 int	log_open_syslog(const char *socketpath, int facility);
@@ -15,6 +16,7 @@ void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+const char *log_quote(const char *, char *buf, size_t len);
 void	fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 

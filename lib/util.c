@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -341,4 +342,26 @@ sa_equal(const struct sockaddr *a, const struct sockaddr *b)
 		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 	}
 	return 0;
+}
+
+/*
+ * The descriptors this process may spend on its work (sessions, spool
+ * files, connections): the soft RLIMIT_NOFILE less FD_RESERVE.  Every
+ * process sizes its limits from this, so the 1024 that systemd gives a
+ * service by default is never exceeded (petreld raises the soft limit
+ * to the hard one before it starts anyone).
+ */
+int
+fd_budget(void)
+{
+	struct rlimit	 rl;
+	rlim_t		 n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		n = 1024;
+	else
+		n = rl.rlim_cur;
+	if (n > 1 << 20)
+		n = 1 << 20;
+	return n > 2 * FD_RESERVE ? (int)(n - FD_RESERVE) : FD_RESERVE;
 }

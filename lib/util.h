@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Descriptors kept back from fd_budget() for channels, logs, DNS. */
+#define FD_RESERVE	64
+
 struct netmask {
 	int		 family;
 	uint8_t		 addr[16];
@@ -26,6 +29,7 @@ const char *sa_to_text(const struct sockaddr *, char *, size_t);
 const char *sa_to_hostport(const struct sockaddr *, char *, size_t);
 int	 sa_equal(const struct sockaddr *, const struct sockaddr *);
 char	*str_trim(char *);
+int	 fd_budget(void);
 void	*xcalloc(size_t, size_t);
 char	*xstrdup(const char *);
 

@@ -43,7 +43,8 @@ enum imsg_type {
 	 * smtpd -> queued: the data file is written; commit it with this
 	 * envelope.  peerid = session id.
 	 *   string id, string helo, string client address, string from,
-	 *   string body ("7BIT" or "8BITMIME"), u64 size, i64 arrival,
+	 *   string body ("7BIT" or "8BITMIME"), u8 smtputf8 (RFC 6531),
+	 *   u64 size, i64 arrival,
 	 *   u32 nrcpt, nrcpt x string rcpt
 	 * queued -> smtpd: IMSG_QUEUED_COMMIT, peerid = session id,
 	 *   string id, u8 ok (1 = durable), string reason
@@ -67,7 +68,8 @@ enum imsg_type {
 	 * routing domain.  peerid = task id, fd = the message text, read
 	 * only, in SMTP wire form (CRLF, dot-stuffed, no final dot).
 	 *   string message id, string routing domain, string from,
-	 *   u64 size, u32 nrcpt, nrcpt x string rcpt
+	 *   string body ("7BIT" or "8BITMIME"), u8 smtputf8, u64 size,
+	 *   u32 nrcpt, nrcpt x string rcpt
 	 */
 	IMSG_QUEUED_DELIVER,
 

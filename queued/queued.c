@@ -130,13 +130,15 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	struct commit_job *j;
 	struct inmsg	*m;
 	const char	*id, *helo, *client, *from, *body, *rcpt;
+	uint8_t		 utf8;
 	uint64_t	 size;
 	int64_t		 arrival;
 	uint32_t	 n, i;
 
 	if (m_get_string(r, &id) == -1 || m_get_string(r, &helo) == -1 ||
 	    m_get_string(r, &client) == -1 || m_get_string(r, &from) == -1 ||
-	    m_get_string(r, &body) == -1 || m_get_u64(r, &size) == -1 ||
+	    m_get_string(r, &body) == -1 || m_get_u8(r, &utf8) == -1 ||
+	    utf8 > 1 || m_get_u64(r, &size) == -1 ||
 	    m_get_i64(r, &arrival) == -1 || m_get_u32(r, &n) == -1 ||
 	    n == 0 || n > 100000)
 		return -1;
@@ -151,6 +153,7 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	j->env.client = xstrdup(client);
 	j->env.from = xstrdup(from);
 	j->env.body = xstrdup(body);
+	j->env.smtputf8 = utf8;
 	j->env.size = size;
 	j->env.arrival = arrival;
 	for (i = 0; i < n; i++) {

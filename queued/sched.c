@@ -65,18 +65,6 @@ now_f(void)
 	return tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-/* A reply or reason made safe for a key="value" log field. */
-static const char *
-logq(const char *s, char *buf, size_t len)
-{
-	size_t	 i;
-
-	for (i = 0; *s && i + 1 < len && i < 400; s++, i++)
-		buf[i] = (*s == '"') ? '\'' : ((unsigned char)*s < 32) ? ' ' : *s;
-	buf[i] = '\0';
-	return buf;
-}
-
 static void
 sched_arm(void)
 {
@@ -270,7 +258,7 @@ sched_expire(struct qmsg *m, const char *last)
 		log_info("id=%s event=Expiration from=<%s> rcpt=<%s> "
 		    "response=\"%s\" delay=%.1fs attempts=%" PRIu32,
 		    m->env.id, m->env.from, m->env.rcpts[i],
-		    logq(diag, buf, sizeof(buf)), delay, m->env.attempts);
+		    log_quote(diag, buf, sizeof(buf)), delay, m->env.attempts);
 		sched_add_bounce(m, i, "5.4.7", diag, NULL);
 	}
 }
@@ -526,6 +514,8 @@ sched_dispatch(struct qmsg *m)
 		m_add_string(&mb, m->env.id);
 		m_add_string(&mb, t->domain);
 		m_add_string(&mb, m->env.from);
+		m_add_string(&mb, m->env.body);
+		m_add_u8(&mb, m->env.smtputf8);
 		m_add_u64(&mb, m->env.size);
 		m_add_u32(&mb, t->nrcpt);
 		for (i = 0; i < t->nrcpt; i++)
@@ -592,7 +582,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s response=\"%s\" "
 	    "delay=%.1fs attempts=%" PRIu32, m->env.id, events[status],
 	    m->env.from, m->env.rcpts[rcpt], *relay ? " relay=" : "", relay,
-	    *tls ? " tls=" : "", tls, logq(response, buf, sizeof(buf)),
+	    *tls ? " tls=" : "", tls, log_quote(response, buf, sizeof(buf)),
 	    delay, m->env.attempts + 1);
 	switch (status) {
 	case RCPT_DELIVERED:

@@ -146,6 +146,7 @@ session_send_commit(struct session *s)
 	m_add_string(&m, s->addr);
 	m_add_string(&m, s->from);
 	m_add_string(&m, s->body8 ? "8BITMIME" : "7BIT");
+	m_add_u8(&m, s->smtputf8);
 	m_add_u64(&m, s->size);
 	m_add_i64(&m, s->arrival);
 	m_add_u32(&m, s->nrcpt);

@@ -166,6 +166,7 @@ session_reset(struct session *s)
 	s->have_from = 0;
 	s->from[0] = '\0';
 	s->body8 = 0;
+	s->smtputf8 = 0;
 	s->msgid[0] = '\0';
 	s->size = 0;
 	s->toobig = s->longline = s->inlong = s->writeerr = s->barecr = 0;

@@ -48,6 +48,7 @@ struct session {
 	int		 have_from;
 	char		 from[SMTP_PATH_MAX + 1];
 	int		 body8;
+	int		 smtputf8;	/* MAIL FROM ... SMTPUTF8 */
 	char		**rcpts;
 	int		 nrcpt;
 
