@@ -316,6 +316,7 @@ deliverd_task(struct imsg *im)
 	t->id = im->hdr.peerid;
 	t->gen = dd->queue_gen;
 	t->fd = im->fd;
+	im->fd = -1;
 	strlcpy(t->msgid, id, sizeof(t->msgid));
 	t->from = xstrdup(from);
 	t->body8 = strcmp(body, "8BITMIME") == 0;
@@ -351,8 +352,6 @@ deliverd_task(struct imsg *im)
 	dest_kick(d);
 	return 0;
 bad:
-	if (im->fd != -1)
-		close(im->fd);
 	return -1;
 }
 
@@ -364,8 +363,6 @@ deliverd_imsg_queue(struct chan *c, struct imsg *im)
 		return deliverd_task(im);
 	}
 	log_warnx("queued: unexpected message type %u", im->hdr.type);
-	if (im->fd != -1)
-		close(im->fd);
 	return -1;
 }
 
@@ -421,6 +418,7 @@ deliverd_imsg(struct chan *c, struct imsg *im)
 			return -1;
 		chan_replace(&dd->queue, dd->base, im->fd, "queued",
 		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
+		im->fd = -1;
 		return 0;
 	}
 	log_warnx("master: unexpected message type %u", im->hdr.type);

@@ -145,9 +145,13 @@ chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if (r == 0)
 			break;
 		if (im.hdr.type == IMSG_NONE || im.hdr.type >= IMSG_TYPE_MAX ||
-		    c->dispatch(c, &im) == -1) {
-			if (im.fd != -1)
-				close(im.fd);
+		    (im.fd != -1 && !wire_takes_fd(im.hdr.type)))
+			r = -1;
+		else
+			r = c->dispatch(c, &im);
+		if (im.fd != -1)
+			close(im.fd);
+		if (r == -1) {
 			chan_fail(c, "protocol error");
 			return;
 		}
@@ -180,7 +184,7 @@ chan_replace(struct chan **slot, struct event_base *base, int fd,
 /*
  * The payload of IMSG_MASTER_PEER: u32 kind, u32 index, and an fd.
  * want is the only kind the receiver accepts (0: any).  On a malformed
- * or unwanted one the fd is closed and -1 returned.
+ * or unwanted one -1 is returned (the channel closes the fd).
  */
 int
 chan_get_peer(struct imsg *im, uint32_t want, uint32_t *kind,
@@ -190,11 +194,7 @@ chan_get_peer(struct imsg *im, uint32_t want, uint32_t *kind,
 
 	m_reader(&r, im);
 	if (m_get_u32(&r, kind) == -1 || m_get_u32(&r, index) == -1 ||
-	    m_end(&r) == -1 || im->fd == -1 || (want && *kind != want)) {
-		if (im->fd != -1)
-			close(im->fd);
-		im->fd = -1;
+	    m_end(&r) == -1 || im->fd == -1 || (want && *kind != want))
 		return -1;
-	}
 	return 0;
 }

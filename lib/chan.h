@@ -11,6 +11,11 @@
 #include "imsg.h"
 
 struct chan;
+/*
+ * A dispatch function that keeps im->fd sets it to -1; the channel
+ * closes whatever descriptor is left in the frame afterwards, on
+ * success or error, so a handler never closes it itself.
+ */
 typedef int	(*chan_dispatch_fn)(struct chan *, struct imsg *);
 typedef void	(*chan_close_fn)(struct chan *);
 

@@ -1,10 +1,14 @@
 /*
  * imsg.c - frame reader/writer and the typed payload codec.
  *
- * Descriptors travel with SCM_RIGHTS.  On a unix stream socket an fd
- * arrives together with the bytes it was sent with, i.e. no later than
- * the last byte of its frame, so received fds are kept in arrival
- * order and each frame flagged IMSGF_HASFD claims the oldest one.
+ * Descriptors travel with SCM_RIGHTS.  On a unix stream socket Linux
+ * attaches them to the first buffer of the sendmsg() that carried them
+ * and ends the recvmsg() that receives them inside that buffer.  The
+ * writer sends a frame with a descriptor in a sendmsg() of its own, so
+ * the last byte of the read that brought a descriptor belongs to that
+ * frame: imsg_read() records the stream offset of that byte with the
+ * descriptor, and imsg_get() gives a descriptor only to the frame that
+ * spans its offset.
  */
 #include "config.h"
 
@@ -129,12 +133,14 @@ imsg_write(struct imsgbuf *ib)
 		for (o = ib->whead; o != NULL && i < 64; o = o->next) {
 			if (o->fd != -1) {
 				if (i > 0)
-					break;	/* send the fd with its frame */
+					break;	/* the fd starts a sendmsg */
 				fd = o->fd;
 			}
 			iov[i].iov_base = o->buf + o->off;
 			iov[i].iov_len = o->len - o->off;
 			i++;
+			if (fd != -1)
+				break;	/* ... and its frame ends it */
 		}
 		msg.msg_iov = iov;
 		msg.msg_iovlen = i;
@@ -216,10 +222,12 @@ imsg_read(struct imsgbuf *ib)
 		char		buf[CMSG_SPACE(sizeof(int) * 8)];
 	} cmsgbuf;
 	ssize_t		 n;
+	int		 bad = 0;
 
 	if (ib->roff > 0) {
 		memmove(ib->rbuf, ib->rbuf + ib->roff, ib->rlen - ib->roff);
 		ib->rlen -= ib->roff;
+		ib->rbase += ib->roff;
 		ib->roff = 0;
 	}
 	if (ib->rsize - ib->rlen < 4096) {
@@ -258,18 +266,21 @@ again:
 			for (k = 0; k < nf; k++) {
 				memcpy(&f, CMSG_DATA(c) + k * sizeof(int),
 				    sizeof(int));
-				if (ib->nfds == IMSG_MAX_FDS) {
-					/* a peer flooding us with fds */
+				if (ib->nfds == IMSG_MAX_FDS || n <= 0) {
+					/* a flood, or an fd without data */
 					close(f);
-					errno = EPROTO;
-					n = -1;
+					bad = 1;
 					continue;
 				}
+				ib->fdpos[ib->nfds] = ib->rbase + ib->rlen +
+				    n - 1;
 				ib->fds[ib->nfds++] = f;
 			}
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC) {
+	if (msg.msg_flags & MSG_CTRUNC)	/* an fd we could not take */
+		bad = 1;
+	if (bad) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -286,7 +297,9 @@ again:
 int
 imsg_get(struct imsgbuf *ib, struct imsg *im)
 {
-	size_t	 avail = ib->rlen - ib->roff;
+	size_t		 avail = ib->rlen - ib->roff;
+	uint64_t	 start, end;
+	int		 mine;
 
 	if (avail < IMSG_HDR_LEN)
 		return 0;
@@ -298,14 +311,29 @@ imsg_get(struct imsgbuf *ib, struct imsg *im)
 	}
 	if (avail < im->hdr.len)
 		return 0;
+	/*
+	 * The frame spans stream offsets [start, end).  Descriptors come
+	 * in stream order; one that arrived before this frame belonged to
+	 * an earlier frame that did not claim it.
+	 */
+	start = ib->rbase + ib->roff;
+	end = start + im->hdr.len;
 	im->fd = -1;
-	if (im->hdr.flags & IMSGF_HASFD) {
-		if (ib->nfds == 0) {
-			errno = EPROTO;
-			return -1;
-		}
+	if (ib->nfds > 0 && ib->fdpos[0] < start) {
+		errno = EPROTO;
+		return -1;
+	}
+	mine = ib->nfds > 0 && ib->fdpos[0] < end;
+	if (mine != ((im->hdr.flags & IMSGF_HASFD) != 0) ||
+	    (mine && ib->nfds > 1 && ib->fdpos[1] < end)) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (mine) {
 		im->fd = ib->fds[0];
-		memmove(ib->fds, ib->fds + 1, --ib->nfds * sizeof(int));
+		ib->nfds--;
+		memmove(ib->fds, ib->fds + 1, ib->nfds * sizeof(int));
+		memmove(ib->fdpos, ib->fdpos + 1, ib->nfds * sizeof(uint64_t));
 	}
 	im->data = ib->rbuf + ib->roff + IMSG_HDR_LEN;
 	im->datalen = im->hdr.len - IMSG_HDR_LEN;

@@ -2,6 +2,15 @@
  * imsg.h - framed messages between petrel processes over a unix
  * socketpair, with optional descriptor passing (SCM_RIGHTS).
  *
+ * A frame that carries a descriptor is sent on its own sendmsg(), so
+ * the kernel hands the descriptor over together with bytes of that
+ * frame only; the reader records where in the stream each descriptor
+ * arrived and gives it to the frame those bytes belong to.  A frame
+ * flagged IMSGF_HASFD without its descriptor, a descriptor that came
+ * with a frame not so flagged, or a truncated control message is a
+ * protocol error (the descriptor is closed, never handed to a later
+ * frame).
+ *
  * A frame is a 16-byte header followed by its payload:
  *
  *	u16 type  u16 flags  u32 len (header included)  u32 peerid  u32 pid
@@ -51,7 +60,9 @@ struct imsgbuf {
 	/* read side */
 	uint8_t		*rbuf;
 	size_t		 rsize, rlen, roff;
+	uint64_t	 rbase;		/* stream offset of rbuf[0] */
 	int		 fds[IMSG_MAX_FDS];
+	uint64_t	 fdpos[IMSG_MAX_FDS];	/* stream offset it came with */
 	int		 nfds;
 	/* write side */
 	struct imsg_out	*whead, **wtail;

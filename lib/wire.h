@@ -86,6 +86,17 @@ enum imsg_type {
 	IMSG_TYPE_MAX
 };
 
+/*
+ * The frame types that may carry a descriptor.  A descriptor on any
+ * other frame is closed and the frame refused as a protocol error.
+ */
+static inline int
+wire_takes_fd(int type)
+{
+	return type == IMSG_MASTER_PEER || type == IMSG_QUEUED_MSG_FD ||
+	    type == IMSG_QUEUED_DELIVER;
+}
+
 enum peer_kind {
 	PEER_QUEUED = 1,
 	PEER_SMTPD,

@@ -297,6 +297,7 @@ queued_imsg(struct chan *c, struct imsg *im)
 			chan_replace(&q->workers[w], q->base, im->fd,
 			    worker_names[w], queued_imsg_smtpd,
 			    queued_smtpd_closed, (void *)(intptr_t)w);
+			im->fd = -1;
 			/* a new generation: replies to the old one go nowhere */
 			q->gens[w] = ++q->nextgen;
 			return 0;
@@ -307,11 +308,11 @@ queued_imsg(struct chan *c, struct imsg *im)
 			chan_replace(&q->agents[w], q->base, im->fd,
 			    agent_names[w], queued_imsg_deliverd,
 			    queued_deliverd_closed, (void *)(intptr_t)w);
+			im->fd = -1;
 			q->agent_gens[w] = ++q->nextgen;
 			sched_kick();
 			return 0;
 		}
-		close(im->fd);
 		return -1;
 	}
 	log_warnx("master: unexpected message type %u", im->hdr.type);

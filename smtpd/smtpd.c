@@ -87,8 +87,6 @@ smtpd_imsg_queue(struct chan *c, struct imsg *im)
 			/* the client left while we waited */
 			struct mbuf m;
 
-			if (im->fd != -1)
-				close(im->fd);
 			if (*id) {
 				m_create(&m, IMSG_SMTPD_MSG_ABORT, 0, -1);
 				m_add_string(&m, id);
@@ -96,12 +94,10 @@ smtpd_imsg_queue(struct chan *c, struct imsg *im)
 			}
 			return 0;
 		}
-		if ((im->fd == -1) != (*id == '\0')) {
-			if (im->fd != -1)
-				close(im->fd);
+		if ((im->fd == -1) != (*id == '\0'))
 			return -1;
-		}
 		session_opened(s, im->fd, id, reason);
+		im->fd = -1;
 		return 0;
 	case IMSG_QUEUED_COMMIT:
 		if (m_get_string(&r, &id) == -1 || m_get_u8(&r, &ok) == -1 ||
@@ -140,6 +136,7 @@ smtpd_imsg(struct chan *c, struct imsg *im)
 			return -1;
 		chan_replace(&sd->queue, sd->base, im->fd, "queued",
 		    smtpd_imsg_queue, smtpd_queue_closed, NULL);
+		im->fd = -1;
 		while ((s = TAILQ_FIRST(&sd->parked)) != NULL) {
 			TAILQ_REMOVE(&sd->parked, s, wentry);
 			session_queue_back(s);

@@ -1182,3 +1182,173 @@ Test(imsg, chan_closes_on_garbage)
 	h.type = 60000;
 	chan_test_run(&h, sizeof(h), 0);
 }
+
+/* --- descriptors belong to the frame they came with ------------------ */
+
+/* A frame (header only) sent with fd attached, whatever its flags say. */
+static void
+raw_frame_with_fd(int sock, uint16_t type, uint16_t flags, int fd)
+{
+	struct imsg_hdr	 h;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.flags = flags;
+	h.len = sizeof(h);
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &h;
+	iov.iov_len = sizeof(h);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	cr_assert_eq(sendmsg(sock, &msg, 0), (ssize_t)sizeof(h));
+}
+
+Test(imsg, fd_without_hasfd_is_not_handed_on)
+{
+	struct imsgbuf	 r;
+	struct imsg	 im;
+	int		 sv[2], p[2];
+
+	/*
+	 * Frame 1 is not flagged but brings a descriptor; frame 2 is
+	 * flagged but brings none.  Frame 2 must never get frame 1's.
+	 */
+	mkpair(sv, 0);
+	imsgbuf_init(&r, sv[1]);
+	cr_assert_eq(pipe(p), 0);
+	raw_frame_with_fd(sv[0], 1, 0, p[1]);
+	raw_frame(sv[0], 1, IMSGF_HASFD, IMSG_HDR_LEN, NULL, 0);
+	close(p[1]);
+	while (r.rlen < 2 * IMSG_HDR_LEN) {
+		wait_readable(sv[1]);
+		cr_assert_gt(imsg_read(&r), 0);
+	}
+	errno = 0;
+	cr_assert_eq(imsg_get(&r, &im), -1);
+	cr_assert_eq(errno, EPROTO);
+	cr_assert_eq(imsg_get(&r, &im), -1, "a later frame took the fd");
+	imsgbuf_clear(&r);
+	close(p[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(imsg, fd_frame_sent_alone)
+{
+	struct imsgbuf	 w, r;
+	struct imsg	 im;
+	int		 sv[2], p[2], i;
+
+	/* plain, fd, plain, plain: only the second frame has it */
+	mkpair(sv, 0);
+	imsgbuf_init(&w, sv[0]);
+	imsgbuf_init(&r, sv[1]);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(imsg_compose(&w, 1, 0, -1, "a", 1), 0);
+	cr_assert_eq(imsg_compose(&w, 1, 1, p[1], "b", 1), 0);
+	cr_assert_eq(imsg_compose(&w, 1, 2, -1, "c", 1), 0);
+	cr_assert_eq(imsg_compose(&w, 1, 3, -1, "d", 1), 0);
+	cr_assert_eq(imsg_flush(&w), 0);
+	for (i = 0; i < 4;) {
+		int	 g;
+
+		if ((g = imsg_get(&r, &im)) == 0) {
+			wait_readable(sv[1]);
+			cr_assert_gt(imsg_read(&r), 0);
+			continue;
+		}
+		cr_assert_eq(g, 1);
+		cr_assert_eq(im.hdr.peerid, (uint32_t)i);
+		if (i == 1) {
+			cr_assert_neq(im.fd, -1);
+			close(im.fd);
+		} else
+			cr_assert_eq(im.fd, -1);
+		i++;
+	}
+	imsgbuf_clear(&w);
+	imsgbuf_clear(&r);
+	close(p[0]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+#include "wire.h"
+
+static int	chan_fd_frames;
+
+static int
+chan_fd_dispatch(struct chan *c, struct imsg *im)
+{
+	chan_fd_frames++;
+	return 0;	/* keeps nothing: the channel closes the fd */
+}
+
+/* Send one frame of type with a pipe's write end; 1 if the end was closed. */
+static int
+chan_fd_run(uint16_t type, int *closed_chan)
+{
+	struct event_base	*base;
+	struct imsgbuf		 w;
+	struct timeval		 tv = { 0, 300000 };
+	struct chan		*c;
+	int			 sp[2], p[2], eof;
+	char			 ch;
+
+	chan_test_closed = chan_fd_frames = 0;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_not_null(base = event_base_new());
+	c = chan_new(base, sp[0], "test", chan_fd_dispatch, chan_test_close,
+	    NULL);
+	imsgbuf_init(&w, sp[1]);
+	cr_assert_eq(imsg_compose(&w, type, 0, p[1], NULL, 0), 0);
+	cr_assert_eq(imsg_flush(&w), 0);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	eof = read(p[0], &ch, 1) == 0;
+	*closed_chan = chan_test_closed;
+	if (!chan_test_closed)
+		chan_free(c);
+	imsgbuf_clear(&w);
+	close(p[0]);
+	close(sp[1]);
+	event_base_free(base);
+	return eof;
+}
+
+Test(imsg, chan_refuses_fd_on_wrong_type)
+{
+	int	 closed;
+
+	/* a type that takes no fd: refused, channel closed, fd closed */
+	cr_assert(chan_fd_run(IMSG_SMTPD_MSG_OPEN, &closed));
+	cr_assert_eq(chan_fd_frames, 0, "the dispatcher saw it");
+	cr_assert_eq(closed, 1);
+}
+
+Test(imsg, chan_closes_unclaimed_fd)
+{
+	int	 closed;
+
+	/* a type that takes one, not kept by the handler: closed */
+	cr_assert(chan_fd_run(IMSG_QUEUED_DELIVER, &closed));
+	cr_assert_eq(chan_fd_frames, 1);
+	cr_assert_eq(closed, 0);
+}
