@@ -62,8 +62,10 @@ chan_fail(struct chan *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	if (why != NULL)
+	if (why != NULL) {
+		c->failed = 1;
 		log_warnx("channel %s: %s, closing it", c->name, why);
+	}
 	event_del(c->rev);
 	event_del(c->wev);
 	if (c->closed != NULL)

@@ -27,6 +27,7 @@ struct chan {
 	chan_close_fn	 closed;	/* channel is dying: drop references */
 	void		*arg;
 	int		 dead;
+	int		 failed;	/* closed for an error, not an EOF */
 	int		 indispatch;
 };
 

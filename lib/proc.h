@@ -28,5 +28,10 @@ void	deliverd_main(struct proc_args *) __attribute__((noreturn));
 void	proc_child_init(struct proc_args *, const char *title);
 struct event_base;
 void	proc_child_signals(struct event_base *, void (*stop)(void));
+struct chan;
+void	proc_peer_lost(struct chan *master, struct chan *, int kind,
+	    int index);
+void	proc_test_hook(struct event_base *, void (*fn)(void));
+void	chan_test_garble(struct chan *);
 
 #endif

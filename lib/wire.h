@@ -30,6 +30,13 @@ enum imsg_type {
 	IMSG_MASTER_SHUTDOWN,
 
 	/*
+	 * child -> master: this child closed its channel to a live peer
+	 * for an error (a garbled frame, a descriptor it could not take);
+	 * petreld wires the pair anew.  u32 kind (PEER_*), u32 index.
+	 */
+	IMSG_CHILD_PEER_LOST,
+
+	/*
 	 * smtpd -> queued: open a spool file for a new message.
 	 *   peerid = session id.  (no payload)
 	 * queued -> smtpd: IMSG_QUEUED_MSG_FD, peerid = session id,

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "priv.h"
 #include "proc.h"
+#include "util.h"
 #include "wire.h"
 
 #define MAX_SMTPD		64
@@ -148,6 +150,31 @@ master_imsg(struct chan *c, struct imsg *im)
 		} else
 			master_wire(ch);
 		return 0;
+	case IMSG_CHILD_PEER_LOST: {
+		struct mreader	 r;
+		struct child	*w = ch;
+		uint32_t	 kind, index;
+
+		m_reader(&r, im);
+		if (m_get_u32(&r, &kind) == -1 ||
+		    m_get_u32(&r, &index) == -1 || m_end(&r) == -1)
+			return -1;
+		if (ch == &m.queued) {
+			if (kind == PEER_SMTPD && index < (uint32_t)m.nsmtpd)
+				w = &m.smtpd[index];
+			else if (kind == PEER_DELIVERD &&
+			    index < (uint32_t)m.ndeliverd)
+				w = &m.deliverd[index];
+			else
+				return -1;
+		} else if (kind != PEER_QUEUED)
+			return -1;
+		/* both sides live: a new pair (a dead one is rewired at restart) */
+		log_warnx("channel between queued and %s lost (reported by "
+		    "%s); wiring a new one", w->label, ch->label);
+		master_wire(w);
+		return 0;
+	}
 	}
 	log_warnx("%s: unexpected message type %u", ch->label, im->hdr.type);
 	return -1;
@@ -201,10 +228,13 @@ child_spawn(struct child *ch)
 			_exit(1);
 		if (sp[1] == PROC_MASTER_FD)
 			fcntl(PROC_MASTER_FD, F_SETFD, 0);
-		if (strcmp(ch->name, "smtpd") == 0)
+		if (strcmp(ch->name, "smtpd") == 0) {
 			for (i = 0; i < m.nlisten; i++)
 				if (dup2(m.listen_fds[i], PROC_LISTEN_FD + i) == -1)
 					_exit(1);
+			closefrom(PROC_LISTEN_FD + m.nlisten);
+		} else
+			closefrom(PROC_MASTER_FD + 1);
 		execve(m.self, argv, environ);
 		_exit(127);
 	}
@@ -492,6 +522,36 @@ master_check_users(struct petrel_conf *c, int report)
 	return bad;
 }
 
+/*
+ * systemd starts a service with a soft RLIMIT_NOFILE of 1024 and a
+ * hard one far above.  Take what the hard limit allows; every process
+ * sizes its work from the result (fd_budget()), so petrel runs within
+ * whatever it gets.
+ */
+static void
+master_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t	 was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	log_info("open files limit %llu: %d for sessions, files and "
+	    "connections per process", (unsigned long long)rl.rlim_cur,
+	    fd_budget());
+}
+
 static void
 master_main(struct petrel_conf *c)
 {
@@ -509,6 +569,7 @@ master_main(struct petrel_conf *c)
 		    "every process runs as this user", (int)getuid(),
 		    geteuid() != 0 ? "(not root)" : "(privsep = no)");
 
+	master_raise_nofile();
 	master_mkdir(c->run_dir, 0755, NULL);
 	master_mkdir(c->spool_dir, 0700, privsep ? c->queued_user : NULL);
 	if (privsep) {
