@@ -404,6 +404,7 @@ deliverd_queue_closed(struct chan *c)
 		return;
 	dd->queue = NULL;
 	dd->queue_gen++;
+	proc_peer_lost(dd->master, c, PEER_QUEUED, 0);
 	deliverd_drop_stale();
 }
 
@@ -456,6 +457,12 @@ deliverd_stop(void)
 }
 
 static void
+deliverd_test_hook(void)
+{
+	chan_test_garble(dd->queue);
+}
+
+static void
 deliverd_master_closed(struct chan *c)
 {
 	dd->master = NULL;
@@ -489,6 +496,7 @@ deliverd_main(struct proc_args *pa)
 	    conf->deliverd_chroot);
 
 	proc_child_signals(dd->base, deliverd_stop);
+	proc_test_hook(dd->base, deliverd_test_hook);
 	gc_ev = evtimer_new(dd->base, deliverd_gc, NULL);
 	evtimer_add(gc_ev, &tv);
 

@@ -245,6 +245,7 @@ queued_smtpd_closed(struct chan *c)
 	if (q->workers[w] != c)
 		return;
 	q->workers[w] = NULL;
+	proc_peer_lost(q->master, c, PEER_SMTPD, w);
 	RB_FOREACH_SAFE(m, inmsg_tree, &q->incoming, next) {
 		if (m->worker != w || m->gen != gen || m->committing)
 			continue;
@@ -276,6 +277,7 @@ queued_deliverd_closed(struct chan *c)
 	if (q->agents[a] != c)
 		return;
 	q->agents[a] = NULL;
+	proc_peer_lost(q->master, c, PEER_DELIVERD, a);
 	sched_agent_lost(a, q->agent_gens[a]);
 }
 
@@ -329,6 +331,17 @@ queued_stop(void)
 }
 
 static void
+queued_test_hook(void)
+{
+	int	 i;
+
+	for (i = 0; i < QUEUED_MAX_WORKERS; i++)
+		chan_test_garble(q->workers[i]);
+	for (i = 0; i < q->nagents; i++)
+		chan_test_garble(q->agents[i]);
+}
+
+static void
 queued_master_closed(struct chan *c)
 {
 	/* petreld is gone: nobody will supervise us; finish and exit */
@@ -358,6 +371,7 @@ queued_main(struct proc_args *pa)
 	if ((q->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	proc_child_signals(q->base, queued_stop);
+	proc_test_hook(q->base, queued_test_hook);
 	q->nagents = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
 	    QUEUED_MAX_DELIVERD : conf->deliverd_workers;
 	/* recovery empties incoming/ before the thread fills its pool */

@@ -119,6 +119,7 @@ smtpd_queue_closed(struct chan *c)
 	if (sd->queue != c)
 		return;
 	sd->queue = NULL;
+	proc_peer_lost(sd->master, c, PEER_QUEUED, 0);
 	log_debug("smtpd[%d]: lost queued; parking sessions", sd->index);
 	RB_FOREACH(s, session_tree, &sd->sessions)
 		session_queue_lost(s);
@@ -163,6 +164,12 @@ smtpd_stop(void)
 	RB_FOREACH_SAFE(s, session_tree, &sd->sessions, next)
 		session_shutdown(s);
 	smtpd_maybe_exit();
+}
+
+static void
+smtpd_test_hook(void)
+{
+	chan_test_garble(sd->queue);
 }
 
 static void
@@ -223,6 +230,7 @@ smtpd_main(struct proc_args *pa)
 	if ((sd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	proc_child_signals(sd->base, smtpd_stop);
+	proc_test_hook(sd->base, smtpd_test_hook);
 
 	sd->nlisten = conf->smtpd_nlisten;
 	for (i = 0; i < sd->nlisten; i++) {
