@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "queued.h"
+#include "util.h"
 
 static pthread_mutex_t	 commit_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 commit_cv = PTHREAD_COND_INITIALIZER;
@@ -37,13 +38,12 @@ static struct commit_list done = TAILQ_HEAD_INITIALIZER(done);
 static int		 inflight;	/* jobs taken by the thread */
 static int		 notify[2];
 
-#define POOL_SIZE	256
-#define POOL_LOW	64
+#define POOL_SIZE	256	/* at most; pool_max is sized from fd_budget() */
 static struct {
 	char		 id[MSGID_LEN + 1];
 	int		 fd;
 }			 pool[POOL_SIZE];
-static int		 npool;
+static int		 npool, pool_max, pool_low;
 static int		 pool_closed;	/* stopping: no refills */
 static struct event	*notify_ev;
 
@@ -55,7 +55,7 @@ commit_recycle(const char *id)
 	int	 fd, room;
 
 	pthread_mutex_lock(&commit_mtx);
-	room = !pool_closed && npool < POOL_SIZE;
+	room = !pool_closed && npool < pool_max;
 	pthread_mutex_unlock(&commit_mtx);
 	if (!room) {
 		spool_remove_message(id);
@@ -64,7 +64,7 @@ commit_recycle(const char *id)
 	if ((fd = spool_recycle_message(id, nid)) == -1)
 		return;
 	pthread_mutex_lock(&commit_mtx);
-	if (!pool_closed && npool < POOL_SIZE) {
+	if (!pool_closed && npool < pool_max) {
 		memcpy(pool[npool].id, nid, sizeof(nid));
 		pool[npool++].fd = fd;
 		fd = -1;
@@ -88,10 +88,10 @@ commit_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&commit_mtx);
-		while (TAILQ_EMPTY(&pending) && (npool >= POOL_LOW ||
+		while (TAILQ_EMPTY(&pending) && (npool >= pool_low ||
 		    pool_closed))
 			pthread_cond_wait(&commit_cv, &commit_mtx);
-		while (!pool_closed && npool < POOL_SIZE) {
+		while (!pool_closed && npool < pool_max) {
 			char	 id[MSGID_LEN + 1];
 			int	 fd;
 
@@ -206,6 +206,11 @@ commit_init(void)
 	pthread_t	 t;
 	pthread_attr_t	 attr;
 
+	/* open files wait in the pool: an eighth of the budget at most */
+	pool_max = fd_budget() / 8;
+	if (pool_max > POOL_SIZE)
+		pool_max = POOL_SIZE;
+	pool_low = pool_max / 4;
 	if (pipe2(notify, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("pipe2");
 	notify_ev = event_new(q->base, notify[0], EV_READ | EV_PERSIST,
@@ -233,7 +238,7 @@ commit_take_file(char id[MSGID_LEN + 1])
 		memcpy(id, pool[npool].id, MSGID_LEN + 1);
 		fd = pool[npool].fd;
 	}
-	if (npool < POOL_LOW)
+	if (npool < pool_low)
 		pthread_cond_signal(&commit_cv);
 	pthread_mutex_unlock(&commit_mtx);
 	if (fd == -1)

@@ -262,8 +262,7 @@ queued_imsg_deliverd(struct chan *c, struct imsg *im)
 	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_DELIVERD_RESULT:
-		sched_result(im->hdr.peerid, &r);
-		return m_end(&r);
+		return sched_result(worker_index(c), im->hdr.peerid, &r);
 	}
 	log_warnx("deliverd: unexpected message type %u", im->hdr.type);
 	return -1;
@@ -312,7 +311,7 @@ queued_imsg(struct chan *c, struct imsg *im)
 			    queued_deliverd_closed, (void *)(intptr_t)w);
 			im->fd = -1;
 			q->agent_gens[w] = ++q->nextgen;
-			sched_kick();
+			sched_agent_back(w);
 			return 0;
 		}
 		return -1;

@@ -15,7 +15,6 @@
 
 #define QUEUED_MAX_WORKERS	256
 #define QUEUED_MAX_DELIVERD	64
-#define QUEUED_TASKS_PER_AGENT	4096	/* in flight per deliverd worker */
 
 /* A message being received: its data file is open in an smtpd. */
 struct inmsg {
@@ -39,6 +38,8 @@ struct qmsg {
 	RB_ENTRY(qmsg)	 entry;
 	RB_ENTRY(qmsg)	 sentry;	/* in q->schedule while waiting */
 	int		 scheduled;
+	TAILQ_ENTRY(qmsg) wentry;	/* due, on an agent's wait list */
+	int		 waiting;	/* that agent + 1, or 0 */
 	struct envelope	 env;
 	int		 inflight;	/* delivery tasks out */
 	int		 tempfail;	/* some recipient failed temporarily */
@@ -54,6 +55,7 @@ struct task {
 	struct qmsg	*msg;
 	int		 agent;		/* deliverd worker */
 	uint64_t	 gen;
+	int		 fd;		/* the text, until sent */
 	char		*domain;
 	int		 nrcpt;
 	int		*rcpts;		/* indices in msg->env.rcpts */
@@ -103,6 +105,8 @@ struct queued {
 	struct chan	*agents[QUEUED_MAX_DELIVERD];
 	uint64_t	 agent_gens[QUEUED_MAX_DELIVERD];
 	int		 agent_load[QUEUED_MAX_DELIVERD];
+	TAILQ_HEAD(, qmsg) waiting[QUEUED_MAX_DELIVERD];
+	int		 agent_max;	/* tasks in flight per agent */
 	int		 nagents;
 	uint64_t	 nextgen;
 	struct inmsg_tree incoming;
@@ -144,10 +148,20 @@ void	 queue_remove(struct qmsg *);
 
 /* sched.c */
 void	 sched_add(struct qmsg *, int64_t when);
+void	 sched_unschedule(struct qmsg *);
 void	 sched_kick(void);
-void	 sched_result(uint32_t task, struct mreader *);
+int	 sched_result(int agent, uint32_t task, struct mreader *);
 void	 sched_agent_lost(int agent, uint64_t gen);
+void	 sched_agent_back(int agent);
 void	 sched_init(void);
 void	 sched_persist(struct qmsg *);
+void	 sched_finish(struct qmsg *);
+double	 sched_now(void);
+
+/* bounce.c */
+void	 bounce_add(struct qmsg *, int rcpt, const char *status,
+	    const char *diagnostic, const char *remote_mta);
+void	 bounce_expire(struct qmsg *, const char *last);
+void	 bounce_send(struct qmsg *);
 
 #endif

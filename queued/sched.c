@@ -1,16 +1,22 @@
 /*
  * sched.c - delivery scheduling: which message goes to which deliverd
- * worker when, what its results mean, retries with backoff, bounces
- * (RFC 3464 DSN to the sender) and expiration.
+ * worker (an "agent") when, what its results mean, retries with backoff
+ * and expiration.  Bounces are bounce.c's.
  *
  * The schedule is a red-black tree ordered by next attempt; one timer
- * fires for its head.  A due message is split by routing domain into
- * tasks, each sent to the deliverd worker that owns that domain (a
- * hash), so per-destination limits hold inside one process.  When its
- * last task is back, the message "settles": bounces are reported,
- * finished messages are removed, the rest are written back with their
- * next attempt time.  A recipient's failure is acted on (DSN, removal)
- * only after what must survive a crash is durable.
+ * fires for the first message not yet due.  A due message is split by
+ * routing domain into tasks, each sent with a descriptor of its text
+ * to the agent that owns that domain (a hash), so per-destination
+ * limits hold inside one process.  An agent has at most agent_max
+ * tasks at once (sized from the open-files limit: each is a descriptor
+ * here until sent and in deliverd until done).  A due message whose
+ * agent is away or full leaves the schedule for that agent's wait
+ * list and comes back when the agent takes work again (a result, or
+ * its restart): nothing polls.  When its last task is back, the message
+ * "settles": bounces are reported, finished messages are removed, the
+ * rest are written back with their next attempt time.  A recipient's
+ * failure is acted on (DSN, removal) only after what must survive a
+ * crash is durable.
  */
 #include "config.h"
 
@@ -34,10 +40,10 @@
 #include "util.h"
 #include "wire.h"
 
-#define SCHED_SCAN_BLOCKED	1000	/* waiting messages looked at per round */
+#define DISPATCH_BATCH	1000	/* due messages handled per loop turn */
+#define DISPATCH_FD_WAIT	5	/* s, after running out of descriptors */
 
 static void	sched_settle(struct qmsg *);
-static void	sched_finish(struct qmsg *);
 static int	sched_armed_now;
 
 static int
@@ -56,8 +62,8 @@ task_cmp(struct task *a, struct task *b)
 }
 RB_GENERATE(task_tree, task, entry, task_cmp);
 
-static double
-now_f(void)
+double
+sched_now(void)
 {
 	struct timeval	 tv;
 
@@ -65,20 +71,25 @@ now_f(void)
 	return tv.tv_sec + tv.tv_usec / 1e6;
 }
 
+/*
+ * Wake up for the first message that is not due yet.  Due ones still
+ * in the schedule wait for an agent; sched_kick() comes with one.
+ */
 static void
-sched_arm(void)
+sched_arm(int64_t now)
 {
-	struct qmsg	*m;
+	struct qmsg	 key, *m;
 	struct timeval	 tv = { 0, 0 };
-	int64_t		 now = time(NULL);
 
 	sched_armed_now = 0;
-	if ((m = RB_MIN(sched_tree, &q->schedule)) == NULL) {
+	memset(&key, 0, sizeof(key));
+	key.env.next_try = now + 1;	/* and id "": before any of that second */
+	if (q->shutdown ||
+	    (m = RB_NFIND(sched_tree, &q->schedule, &key)) == NULL) {
 		evtimer_del(q->sched_ev);
 		return;
 	}
-	if (m->env.next_try > now)
-		tv.tv_sec = m->env.next_try - now;
+	tv.tv_sec = m->env.next_try - now;
 	evtimer_add(q->sched_ev, &tv);
 }
 
@@ -94,24 +105,57 @@ sched_kick(void)
 	evtimer_add(q->sched_ev, &tv);
 }
 
+static void
+sched_unwait(struct qmsg *m)
+{
+	if (m->waiting) {
+		TAILQ_REMOVE(&q->waiting[m->waiting - 1], m, wentry);
+		m->waiting = 0;
+	}
+}
+
 void
 sched_add(struct qmsg *m, int64_t when)
 {
 	if (m->scheduled)
 		RB_REMOVE(sched_tree, &q->schedule, m);
+	sched_unwait(m);
 	m->env.next_try = when;
 	RB_INSERT(sched_tree, &q->schedule, m);
 	m->scheduled = 1;
 	sched_kick();
 }
 
-static void
+void
 sched_unschedule(struct qmsg *m)
 {
 	if (m->scheduled) {
 		RB_REMOVE(sched_tree, &q->schedule, m);
 		m->scheduled = 0;
 	}
+	sched_unwait(m);
+}
+
+/* Due, but agent a cannot take it now: park it on a's wait list. */
+static void
+sched_wait(struct qmsg *m, int a)
+{
+	sched_unschedule(m);
+	TAILQ_INSERT_TAIL(&q->waiting[a], m, wentry);
+	m->waiting = a + 1;
+}
+
+/*
+ * Agent a can take up to n more tasks: as many of its waiting messages
+ * go back into the schedule (still due, so they run at the next turn).
+ */
+static void
+sched_wake(int a, int n)
+{
+	struct qmsg	*m;
+
+	while (n-- > 0 && (m = TAILQ_FIRST(&q->waiting[a])) != NULL)
+		sched_add(m, m->env.next_try);
 }
 
 /* Until policy decides: the relay host, or the recipient's domain. */
@@ -145,8 +189,7 @@ sched_agent_for(const char *domain)
 static int
 sched_agent_ok(int a)
 {
-	return q->agents[a] != NULL &&
-	    q->agent_load[a] < QUEUED_TASKS_PER_AGENT;
+	return q->agents[a] != NULL && q->agent_load[a] < q->agent_max;
 }
 
 static int
@@ -160,12 +203,15 @@ sched_any_agent_ok(void)
 	return 0;
 }
 
-/* Can every pending recipient's agent take a task now?  No allocation. */
+/*
+ * The agent of a pending recipient that cannot take a task now, or -1
+ * when every one can.  No allocation.
+ */
 static int
-sched_can_dispatch(struct qmsg *m)
+sched_blocked_on(struct qmsg *m)
 {
 	const char	*d;
-	int		 i;
+	int		 i, a;
 
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (m->env.done[i])
@@ -176,10 +222,10 @@ sched_can_dispatch(struct qmsg *m)
 			d++;
 		else
 			d = "";
-		if (!sched_agent_ok(sched_agent_for(d)))
-			return 0;
+		if (!sched_agent_ok(a = sched_agent_for(d)))
+			return a;
 	}
-	return 1;
+	return -1;
 }
 
 void
@@ -195,181 +241,6 @@ sched_persist(struct qmsg *m)
 		free(j);
 		return;
 	}
-	commit_submit(j);
-}
-
-static void
-sched_add_bounce(struct qmsg *m, int rcpt, const char *status,
-    const char *diagnostic, const char *remote_mta)
-{
-	struct qbounce	*b;
-
-	if ((b = reallocarray(m->bounces, m->nbounce + 1, sizeof(*b))) == NULL)
-		fatal("reallocarray");
-	m->bounces = b;
-	b = &m->bounces[m->nbounce++];
-	strlcpy(b->status, status, sizeof(b->status));
-	b->rcpt = rcpt;
-	b->diagnostic = xstrdup(diagnostic);
-	b->remote_mta = remote_mta && *remote_mta ? xstrdup(remote_mta) : NULL;
-}
-
-static void
-sched_clear_bounces(struct qmsg *m, int mark_done)
-{
-	int	 i;
-
-	for (i = 0; i < m->nbounce; i++) {
-		if (mark_done)
-			m->env.done[m->bounces[i].rcpt] = 1;
-		free(m->bounces[i].diagnostic);
-		free(m->bounces[i].remote_mta);
-	}
-	free(m->bounces);
-	m->bounces = NULL;
-	m->nbounce = 0;
-}
-
-static int
-sched_bounced(struct qmsg *m, int rcpt)
-{
-	int	 i;
-
-	for (i = 0; i < m->nbounce; i++)
-		if (m->bounces[i].rcpt == rcpt)
-			return 1;
-	return 0;
-}
-
-/* Every recipient still pending has run out of time: 5.4.7. */
-static void
-sched_expire(struct qmsg *m, const char *last)
-{
-	char		 diag[512], buf[512];
-	double		 delay = now_f() - m->env.arrival;
-	int		 i;
-
-	for (i = 0; i < m->env.nrcpt; i++) {
-		if (m->env.done[i] || sched_bounced(m, i))
-			continue;
-		snprintf(diag, sizeof(diag), "551 5.4.7 delivery time expired "
-		    "after %.0f s%s%s", delay, last ? "; last error: " : "",
-		    last ? last : "");
-		log_info("id=%s event=Expiration from=<%s> rcpt=<%s> "
-		    "response=\"%s\" delay=%.1fs attempts=%" PRIu32,
-		    m->env.id, m->env.from, m->env.rcpts[i],
-		    log_quote(diag, buf, sizeof(buf)), delay, m->env.attempts);
-		sched_add_bounce(m, i, "5.4.7", diag, NULL);
-	}
-}
-
-static void
-sched_dsn_done(struct commit_job *j)
-{
-	struct qmsg	*m = queue_find(j->parent), *dm;
-
-	if (j->ok) {
-		log_info("id=%s event=Reception from=<> rcpt=<%s> nrcpt=1 "
-		    "size=%" PRIu64 " client=[local] helo=%s dsn_for=%s",
-		    j->id, j->env.rcpts[0], j->env.size, q->conf->hostname,
-		    j->parent);
-		if ((dm = queue_insert(&j->env)) != NULL)
-			sched_add(dm, 0);
-	} else {
-		log_warnx("id=%s: DSN for %s not committed: %s", j->id,
-		    j->parent, j->reason);
-		spool_abort_message(j->id);
-	}
-	if (m != NULL) {
-		sched_clear_bounces(m, j->ok);
-		sched_finish(m);
-	}
-	envelope_clear(&j->env);
-	free(j->envtext);
-	free(j);
-}
-
-/*
- * Report the bounced recipients to the sender.  The DSN is committed
- * like any received message; only then are the recipients marked done.
- */
-static void
-sched_send_dsn(struct qmsg *m)
-{
-	struct dsn_rcpt	*dr;
-	struct dsn_info	 info;
-	struct commit_job *j;
-	struct stat	 st;
-	int		 fd, origfd, i, expired = 0;
-	char		 reason[128];
-
-	if (*m->env.from == '\0') {
-		/* never a bounce to the null sender */
-		log_info("id=%s: no DSN for a message from the null sender",
-		    m->env.id);
-		sched_clear_bounces(m, 1);
-		sched_finish(m);
-		return;
-	}
-	dr = xcalloc(m->nbounce, sizeof(*dr));
-	for (i = 0; i < m->nbounce; i++) {
-		dr[i].rcpt = m->env.rcpts[m->bounces[i].rcpt];
-		dr[i].status = m->bounces[i].status;
-		dr[i].diagnostic = m->bounces[i].diagnostic;
-		dr[i].remote_mta = m->bounces[i].remote_mta;
-		if (strcmp(dr[i].status, "5.4.7") == 0)
-			expired = 1;
-	}
-	snprintf(reason, sizeof(reason), expired ?
-	    "It could not be delivered within %" PRId64 " hours." :
-	    "The receiving side refused it permanently.",
-	    q->conf->queued_max_age / 3600);
-	memset(&info, 0, sizeof(info));
-	info.reporting_mta = q->conf->hostname;
-	info.msgid = m->env.id;
-	info.from = m->env.from;
-	info.arrival = m->env.arrival;
-	info.now = time(NULL);
-	info.reason = reason;
-	info.rcpts = dr;
-	info.nrcpt = m->nbounce;
-
-	j = xcalloc(1, sizeof(*j));
-	j->kind = JOB_RECEIVED;
-	j->done = sched_dsn_done;
-	strlcpy(j->parent, m->env.id, sizeof(j->parent));
-	fd = spool_open_message(j->id);
-	origfd = spool_open_data(m->env.id);
-	if (fd == -1 || origfd == -1 || dsn_write(fd, origfd, &info) == -1 ||
-	    fstat(fd, &st) == -1) {
-		log_warn("id=%s: cannot write the DSN", m->env.id);
-		if (fd != -1) {
-			close(fd);
-			spool_abort_message(j->id);
-		}
-		if (origfd != -1)
-			close(origfd);
-		free(dr);
-		free(j);
-		/* the recipients stay pending and will fail again */
-		sched_clear_bounces(m, 0);
-		m->tempfail = 1;
-		sched_finish(m);
-		return;
-	}
-	close(fd);
-	close(origfd);
-	free(dr);
-	strlcpy(j->env.id, j->id, sizeof(j->env.id));
-	j->env.arrival = info.now;
-	j->env.helo = xstrdup(q->conf->hostname);
-	j->env.client = xstrdup("local");
-	j->env.from = xstrdup("");
-	j->env.body = xstrdup("8BITMIME");
-	j->env.size = st.st_size;
-	if (envelope_add_rcpt(&j->env, m->env.from, 0) == -1 ||
-	    envelope_encode(&j->env, &j->envtext, &j->envlen) == -1)
-		fatalx("cannot build the DSN envelope");
 	commit_submit(j);
 }
 
@@ -390,7 +261,7 @@ sched_backoff(uint32_t attempts)
 }
 
 /* Bounces are reported; now remove the message or write it back. */
-static void
+void
 sched_finish(struct qmsg *m)
 {
 	struct commit_job *j;
@@ -419,32 +290,47 @@ sched_settle(struct qmsg *m)
 	m->env.attempts++;
 	if (m->tempfail &&
 	    time(NULL) - m->env.arrival >= q->conf->queued_max_age)
-		sched_expire(m, m->last_error);
+		bounce_expire(m, m->last_error);
 	m->tempfail = 0;
 	if (m->nbounce > 0)
-		sched_send_dsn(m);
+		bounce_send(m);
 	else
 		sched_finish(m);
 }
 
-/* Split a due message into tasks; 0 if it has to wait for capacity. */
-static int
+static void
+sched_tasks_free(struct task **tasks, int ntask)
+{
+	int	 k;
+
+	for (k = 0; k < ntask; k++) {
+		free(tasks[k]->domain);
+		free(tasks[k]->rcpts);
+		free(tasks[k]);
+	}
+	free(tasks);
+}
+
+/*
+ * Split a due message whose agents can all take a task into tasks and
+ * send them.  It always leaves the due part of the schedule: sent,
+ * expired, finished, or put back for later.
+ */
+static void
 sched_dispatch(struct qmsg *m)
 {
 	struct task	*t, **tasks;
+	struct mbuf	 mb;
 	int		 ntask = 0, i, k, fd;
 
-	if (!sched_can_dispatch(m) &&
-	    time(NULL) - m->env.arrival < q->conf->queued_max_age)
-		return 0;
 	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
 		sched_unschedule(m);
-		sched_expire(m, m->last_error);
+		bounce_expire(m, m->last_error);
 		if (m->nbounce > 0)
-			sched_send_dsn(m);
+			bounce_send(m);
 		else
 			sched_finish(m);
-		return 1;
+		return;
 	}
 	/* group pending recipients by routing domain */
 	tasks = xcalloc(m->env.nrcpt, sizeof(*tasks));
@@ -468,49 +354,45 @@ sched_dispatch(struct qmsg *m)
 			free(d);
 		tasks[k]->rcpts[tasks[k]->nrcpt++] = i;
 	}
-	for (k = 0; k < ntask; k++)
-		if (q->agents[tasks[k]->agent] == NULL ||
-		    q->agent_load[tasks[k]->agent] >= QUEUED_TASKS_PER_AGENT)
-			break;
-	if (k < ntask || ntask == 0) {
-		for (k = 0; k < ntask; k++) {
-			free(tasks[k]->domain);
-			free(tasks[k]->rcpts);
-			free(tasks[k]);
-		}
+	if (ntask == 0) {	/* nothing pending: done */
 		free(tasks);
-		if (ntask == 0) {	/* nothing pending: done */
-			sched_unschedule(m);
-			sched_finish(m);
-			return 1;
-		}
-		return 0;
+		sched_unschedule(m);
+		sched_finish(m);
+		return;
 	}
-	if ((fd = spool_open_data(m->env.id)) == -1) {
-		log_warn("id=%s: cannot open message data", m->env.id);
-		for (k = 0; k < ntask; k++) {
-			free(tasks[k]->domain);
-			free(tasks[k]->rcpts);
-			free(tasks[k]);
-		}
-		free(tasks);
-		sched_add(m, time(NULL) + q->conf->queued_retry_interval);
-		return 1;
+	/*
+	 * One descriptor per task, taken before anything is sent: out of
+	 * descriptors (EMFILE) is a short wait, never a crash.
+	 */
+	fd = spool_open_data(m->env.id);
+	for (k = 0; fd != -1 && k < ntask; k++)
+		if ((tasks[k]->fd = k == 0 ? fd : dup(fd)) == -1)
+			break;
+	if (fd == -1 || k < ntask) {
+		int	 busy = errno == EMFILE || errno == ENFILE;
+
+		if (busy)
+			log_warnx("id=%s: out of descriptors; trying again "
+			    "in %d s", m->env.id, DISPATCH_FD_WAIT);
+		else
+			log_warn("id=%s: cannot open message data", m->env.id);
+		while (fd != -1 && k-- > 0)
+			close(tasks[k]->fd);
+		sched_tasks_free(tasks, ntask);
+		sched_add(m, time(NULL) + (busy ? DISPATCH_FD_WAIT :
+		    q->conf->queued_retry_interval));
+		return;
 	}
 	sched_unschedule(m);
 	for (k = 0; k < ntask; k++) {
-		struct mbuf	 mb;
-		int		 dfd;
-
 		t = tasks[k];
 		t->id = ++q->nexttask;
 		t->gen = q->agent_gens[t->agent];
 		RB_INSERT(task_tree, &q->tasks, t);
 		m->inflight++;
 		q->agent_load[t->agent]++;
-		if ((dfd = dup(fd)) == -1)
-			fatal("dup");
-		m_create(&mb, IMSG_QUEUED_DELIVER, t->id, dfd);
+		m_create(&mb, IMSG_QUEUED_DELIVER, t->id, t->fd);
+		t->fd = -1;
 		m_add_string(&mb, m->env.id);
 		m_add_string(&mb, t->domain);
 		m_add_string(&mb, m->env.from);
@@ -523,39 +405,37 @@ sched_dispatch(struct qmsg *m)
 		chan_send(q->agents[t->agent], &mb);
 	}
 	free(tasks);
-	close(fd);
-	return 1;
 }
 
 /*
- * Dispatch what is due.  A message whose deliverd worker is away or
- * full is passed over, not waited on, so one destination's agent does
- * not hold up the others; while some wait, the schedule is looked at
- * again every second (and at once when a result or an agent comes).
+ * Dispatch what is due, DISPATCH_BATCH at a time.  A message whose agent
+ * is away or full goes to that agent's wait list, so it neither holds
+ * up other destinations nor is looked at again until the agent can
+ * take work.  When no agent can, the due messages stay put and the
+ * timer waits for the first one not yet due: a result or an agent
+ * coming back kicks the dispatcher.
  */
 static void
 sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct qmsg	*m, *next;
-	struct timeval	 tv = { 1, 0 };
+	struct qmsg	*m;
 	int64_t		 now = time(NULL);
-	int		 blocked = 0;
+	int		 n = 0, a;
 
 	sched_armed_now = 0;
-	m = RB_MIN(sched_tree, &q->schedule);
-	while (m != NULL && m->env.next_try <= now && !q->shutdown &&
-	    q->nagents > 0 && blocked < SCHED_SCAN_BLOCKED &&
-	    sched_any_agent_ok()) {
-		next = RB_NEXT(sched_tree, &q->schedule, m);
-		if (!sched_dispatch(m))
-			blocked++;
-		m = next;
+	while (!q->shutdown && (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
+	    m->env.next_try <= now && sched_any_agent_ok()) {
+		if (++n > DISPATCH_BATCH) {
+			sched_kick();	/* the rest on the next turn */
+			return;
+		}
+		if ((a = sched_blocked_on(m)) != -1 &&
+		    now - m->env.arrival < q->conf->queued_max_age)
+			sched_wait(m, a);
+		else
+			sched_dispatch(m);
 	}
-	if (blocked > 0) {
-		evtimer_add(q->sched_ev, &tv);
-		return;
-	}
-	sched_arm();
+	sched_arm(now);
 }
 
 static void
@@ -577,7 +457,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 		"Delivery", "TransientFailure", "Bounce"
 	};
 	char		 buf[512], host[256], enh[16];
-	double		 delay = now_f() - m->env.arrival;
+	double		 delay = sched_now() - m->env.arrival;
 
 	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s response=\"%s\" "
 	    "delay=%.1fs attempts=%" PRIu32, m->env.id, events[status],
@@ -602,43 +482,56 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 			strlcpy(enh, "5.0.0", sizeof(enh));
 		strlcpy(host, relay, sizeof(host));
 		host[strcspn(host, "[")] = '\0';
-		sched_add_bounce(m, rcpt, enh, response, host);
+		bounce_add(m, rcpt, enh, response, host);
 		break;
 	}
 }
 
-void
-sched_result(uint32_t id, struct mreader *r)
+/*
+ * A task's result from agent a.  The frame is decoded whole and checked
+ * against the task before anything changes; -1 is a protocol error.
+ */
+int
+sched_result(int a, uint32_t id, struct mreader *r)
 {
 	struct task	 key, *t;
 	struct qmsg	*m;
-	const char	*relay, *tls, *resp;
+	const char	*relay, *tls, **resp = NULL;
+	uint8_t		*st = NULL;
 	uint32_t	 n, i;
-	uint8_t		 st;
+	int		 ok = -1;
 
 	key.id = id;
-	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL) {
-		log_warnx("result for unknown task %u", id);
-		return;
+	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL ||
+	    t->agent != a || t->gen != q->agent_gens[a]) {
+		log_warnx("deliverd[%d]: result for task %u, which it does "
+		    "not hold", a, id);
+		return -1;
 	}
-	m = t->msg;
 	if (m_get_string(r, &relay) == -1 || m_get_string(r, &tls) == -1 ||
-	    m_get_u32(r, &n) == -1 || n != (uint32_t)t->nrcpt) {
-		r->err = 1;
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (m_get_u8(r, &st) == -1 || st > RCPT_PERMFAIL ||
-		    m_get_string(r, &resp) == -1) {
-			r->err = 1;
-			return;
-		}
-		sched_rcpt_result(m, t->rcpts[i], st, relay, tls, resp);
-	}
+	    m_get_u32(r, &n) == -1 || n != (uint32_t)t->nrcpt)
+		return -1;
+	st = xcalloc(n, sizeof(*st));
+	resp = xcalloc(n, sizeof(*resp));
+	for (i = 0; i < n; i++)
+		if (m_get_u8(r, &st[i]) == -1 || st[i] > RCPT_PERMFAIL ||
+		    m_get_string(r, &resp[i]) == -1)
+			goto out;
+	if (m_end(r) == -1)
+		goto out;
+	m = t->msg;
+	for (i = 0; i < n; i++)
+		sched_rcpt_result(m, t->rcpts[i], st[i], relay, tls, resp[i]);
 	sched_task_free(t);
 	if (--m->inflight == 0)
 		sched_settle(m);
+	sched_wake(a, 1);
 	sched_kick();
+	ok = 0;
+out:
+	free(st);
+	free(resp);
+	return ok;
 }
 
 /* A deliverd worker died: its tasks failed temporarily. */
@@ -662,10 +555,33 @@ sched_agent_lost(int agent, uint64_t gen)
 	}
 }
 
+/* A deliverd worker is (back) on a new channel: its waiting messages go. */
+void
+sched_agent_back(int agent)
+{
+	sched_wake(agent, q->agent_max - q->agent_load[agent]);
+	sched_kick();
+}
+
+/*
+ * The task limit per agent: the descriptors in flight to all agents
+ * together stay within half of this process's budget (the spool file
+ * pool and the files lent to smtpd take the rest), and within half of
+ * deliverd's, whose connections take the other half.
+ */
 void
 sched_init(void)
 {
+	int	 a, budget = fd_budget();
+
 	RB_INIT(&q->schedule);
 	RB_INIT(&q->tasks);
+	for (a = 0; a < QUEUED_MAX_DELIVERD; a++)
+		TAILQ_INIT(&q->waiting[a]);
+	q->agent_max = budget / 2 / (q->nagents > 0 ? q->nagents : 1);
+	if (q->agent_max < 8)
+		q->agent_max = 8;
+	log_info("queued: up to %d tasks in flight per delivery agent "
+	    "(open files budget %d)", q->agent_max, budget);
 	q->sched_ev = evtimer_new(q->base, sched_timer_cb, NULL);
 }

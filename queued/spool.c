@@ -105,6 +105,10 @@ spool_abort_message(const char *id)
 	snprintf(path, sizeof(path), "incoming/%s", id);
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("id=%s: unlink %s", id, path);
+	/* a recycled file came with the envelope of its last message */
+	snprintf(path, sizeof(path), "incoming/%s.env", id);
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("id=%s: unlink %s", id, path);
 }
 
 /*

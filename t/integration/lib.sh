@@ -130,9 +130,13 @@ ${DELIVERD_EXTRA:-}
 CONF
 }
 
-# start_petrel: petreld -d in the background; waits for a banner.
+# start_petrel: petreld -d in the background; waits for a banner.  It runs
+# with the 1024 open files systemd gives a service (NOFILE overrides), both
+# soft and hard, so a descriptor leak or an unbounded pool shows here.
 start_petrel() {
-	"$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf" >>"$T/petreld.out" 2>&1 &
+	(ulimit -n "${NOFILE:-1024}" &&
+	    exec "$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf") \
+	    >>"$T/petreld.out" 2>&1 &
 	PETREL_PID=$!
 	track $PETREL_PID
 	wait_for 20 banner_ok
