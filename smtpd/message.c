@@ -20,25 +20,48 @@
 #include "smtpd.h"
 #include "wire.h"
 
-#define SESSION_OBUF		(64 * 1024)
+#define MESSAGE_OBUF		(64 * 1024)
+#define MESSAGE_HOPS_MAX	50	/* Received: lines, as Postfix's
+					   hopcount_limit */
 
 void
-session_request_open(struct session *s)
+message_request_open(struct session *s)
 {
 	struct mbuf	 m;
 
 	if (sd->queue == NULL) {
-		session_queue_lost(s);
+		message_queue_lost(s);
 		return;
 	}
 	m_create(&m, IMSG_SMTPD_MSG_OPEN, s->id, -1);
 	smtpd_queue_send(&m);
 }
 
+/* The message is given up: its spool file goes back to queued. */
+void
+message_abort(struct session *s)
+{
+	struct mbuf	 m;
+
+	if (s->datafd != -1) {
+		close(s->datafd);
+		s->datafd = -1;
+	}
+	free(s->obuf);
+	s->obuf = NULL;
+	s->olen = 0;
+	if (s->msgid[0] != '\0' && sd->queue != NULL) {
+		m_create(&m, IMSG_SMTPD_MSG_ABORT, s->id, -1);
+		m_add_string(&m, s->msgid);
+		smtpd_queue_send(&m);
+	}
+	s->msgid[0] = '\0';
+}
+
 /* --- message text -------------------------------------------------- */
 
 static void
-session_flush_text(struct session *s)
+message_flush_text(struct session *s)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
@@ -57,13 +80,13 @@ session_flush_text(struct session *s)
 }
 
 static void
-session_add_text(struct session *s, const char *p, size_t len)
+message_add_text(struct session *s, const char *p, size_t len)
 {
-	if (s->toobig || s->longline || s->barecr || s->writeerr)
+	if (s->toobig || s->dl.longline || s->dl.barecr || s->writeerr)
 		return;
-	if (s->olen + len > SESSION_OBUF)
-		session_flush_text(s);
-	if (len > SESSION_OBUF) {
+	if (s->olen + len > MESSAGE_OBUF)
+		message_flush_text(s);
+	if (len > MESSAGE_OBUF) {
 		s->writeerr = 1;
 		return;
 	}
@@ -72,7 +95,7 @@ session_add_text(struct session *s, const char *p, size_t len)
 }
 
 static void
-session_received_header(struct session *s)
+message_received_header(struct session *s)
 {
 	char		 hdr[1024], date[64];
 	struct tm	 tm;
@@ -91,12 +114,12 @@ session_received_header(struct session *s)
 	    s->nrcpt == 1 ? s->rcpts[0] : "",
 	    s->nrcpt == 1 ? ">" : "", date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
-		session_add_text(s, hdr, n);
+		message_add_text(s, hdr, n);
 }
 
 /* queued lent us a spool file (or could not). */
 void
-session_opened(struct session *s, int fd, const char *id, const char *reason)
+message_opened(struct session *s, int fd, const char *id, const char *reason)
 {
 	if (s->state != S_WAIT_OPEN) {
 		/* not expected here; give it back */
@@ -121,21 +144,21 @@ session_opened(struct session *s, int fd, const char *id, const char *reason)
 	}
 	s->datafd = fd;
 	strlcpy(s->msgid, id, sizeof(s->msgid));
-	s->obuf = malloc(SESSION_OBUF);
+	s->obuf = malloc(MESSAGE_OBUF);
 	if (s->obuf == NULL)
 		s->writeerr = 1;
 	s->olen = 0;
 	s->size = 0;
-	s->prev_crlf = 1;	/* the 354 ended a line */
+	dataline_init(&s->dl);
 	s->arrival = time(NULL);
-	session_received_header(s);
+	message_received_header(s);
 	s->state = S_DATA;
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_process(s);
 }
 
 static void
-session_send_commit(struct session *s)
+message_send_commit(struct session *s)
 {
 	struct mbuf	 m;
 	int		 i;
@@ -156,11 +179,11 @@ session_send_commit(struct session *s)
 }
 
 static void
-session_data_end(struct session *s)
+message_data_end(struct session *s)
 {
 	const char	*reply = NULL;
 
-	session_flush_text(s);
+	message_flush_text(s);
 	if (s->datafd != -1) {
 		close(s->datafd);
 		s->datafd = -1;
@@ -169,93 +192,82 @@ session_data_end(struct session *s)
 	s->obuf = NULL;
 	if (s->toobig)
 		reply = "552 5.3.4 Error: message too big";
-	else if (s->barecr)
+	else if (s->dl.barecr)
 		reply = "554 5.6.0 Error: bare <CR> in message text "
 		    "(RFC 5321 2.3.8)";
-	else if (s->longline)
+	else if (s->dl.longline)
 		reply = "500 5.5.6 Error: message line longer than 998 "
 		    "characters";
+	else if (s->dl.received > MESSAGE_HOPS_MAX)
+		reply = "554 5.4.6 Error: too many hops";
 	else if (s->writeerr)
 		reply = "451 4.3.0 Error: queue file write error";
 	if (reply != NULL) {
 		log_info("id=%s client=[%s] event=Rejection reason=\"%s\"",
 		    s->msgid, s->addr, reply);
 		s->state = S_CMD;
-		session_abort_message(s);
+		message_abort(s);
 		session_reset(s);
 		session_error(s, "%s", reply);
 		return;
 	}
 	s->state = S_WAIT_COMMIT;
 	if (sd->queue == NULL) {
-		session_queue_lost(s);
+		message_queue_lost(s);
 		return;
 	}
-	session_send_commit(s);
+	message_send_commit(s);
 }
 
-/* Message text lines; 0 when more input is needed. */
+/*
+ * Message text lines; 0 when more input is needed.  dataline.c says
+ * what each line is; here the bytes are taken from the input buffer.
+ * A line longer than SMTP_LINE_MAX is handed over in pieces as it
+ * comes, so the input never waits for its end.
+ */
 int
-session_data(struct session *s)
+message_data(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	struct evbuffer_ptr p;
-	size_t		 eol, len;
-	char		 line[SMTP_LINE_MAX + 3];
-	uint64_t	 max = sd->conf->smtpd_max_message_size;
-	int		 crlf;
+	size_t		 eol, len, outlen;
+	char		 out[DATALINE_OUT_MAX];
+	const char	*raw;
 
-	/*
-	 * Lines are split at every LF, but only "." between two CRLFs
-	 * ends the text (RFC 5321 4.1.1.4).  A line that ends in a bare LF
-	 * is kept with CRLF, and when it is a lone "." it is stuffed, so
-	 * "<LF>.<LF>" can neither end the message here nor at the next hop
-	 * (SMTP smuggling).  A bare CR in the text gets the message
-	 * refused.
-	 */
 	for (;;) {
 		p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-		if (p.pos == -1) {
+		if (p.pos != -1)
+			len = p.pos + 1;
+		else {
 			len = evbuffer_get_length(in);
-			if (len > SMTP_LINE_MAX) {
-				s->longline = s->inlong = 1;
-				evbuffer_drain(in, len);
-			}
-			return 0;
+			if (len == 0 || (len <= SMTP_LINE_MAX && !s->dl.inlong))
+				return 0;
 		}
-		len = p.pos;
-		if (s->inlong || len + 1 > SMTP_LINE_MAX) {
-			s->inlong = 0;
-			s->longline = 1;
-			s->prev_crlf = 1;
-			evbuffer_drain(in, len + eol);
+		if ((raw = (char *)evbuffer_pullup(in, len)) == NULL) {
+			s->writeerr = 1;	/* out of memory */
+			evbuffer_drain(in, len);
 			continue;
 		}
-		evbuffer_remove(in, line, len);
-		evbuffer_drain(in, eol);
-		crlf = len > 0 && line[len - 1] == '\r';
-		if (crlf)
-			len--;
-		if (crlf && s->prev_crlf && len == 1 && line[0] == '.') {
-			session_data_end(s);
+		switch (dataline_take(&s->dl, raw, len, out, &outlen)) {
+		case DATALINE_END:
+			evbuffer_drain(in, len);
+			message_data_end(s);
 			return 1;
+		case DATALINE_STORE:
+			s->size += outlen;
+			if (s->size > sd->conf->smtpd_max_message_size)
+				s->toobig = 1;
+			message_add_text(s, out, outlen);
+			break;
+		case DATALINE_SKIP:
+			break;
 		}
-		if (memchr(line, '\r', len) != NULL)
-			s->barecr = 1;
-		if (!crlf && len == 1 && line[0] == '.')
-			line[len++] = '.';
-		s->prev_crlf = crlf;
-		line[len] = '\r';
-		line[len + 1] = '\n';
-		s->size += len + 2;
-		if (s->size > max)
-			s->toobig = 1;
-		session_add_text(s, line, len + 2);
+		evbuffer_drain(in, len);
 	}
 }
 
 void
-session_committed(struct session *s, const char *id, int ok,
+message_committed(struct session *s, const char *id, int ok,
     const char *reason)
 {
 	if (s->state != S_WAIT_COMMIT || strcmp(id, s->msgid) != 0)
@@ -278,7 +290,7 @@ session_committed(struct session *s, const char *id, int ok,
  * streaming carries on and parks at its end.
  */
 void
-session_queue_lost(struct session *s)
+message_queue_lost(struct session *s)
 {
 	if (s->parked || (s->state != S_WAIT_OPEN && s->state != S_WAIT_COMMIT))
 		return;
@@ -292,13 +304,13 @@ session_queue_lost(struct session *s)
  * queued knows from the spool), so the client gets the true answer.
  */
 void
-session_queue_back(struct session *s)
+message_queue_back(struct session *s)
 {
 	struct mbuf	 m;
 
 	s->parked = 0;
 	if (s->state == S_WAIT_OPEN)
-		session_request_open(s);
+		message_request_open(s);
 	else if (s->state == S_WAIT_COMMIT) {
 		m_create(&m, IMSG_SMTPD_MSG_STATUS, s->id, -1);
 		m_add_string(&m, s->msgid);

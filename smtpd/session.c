@@ -169,34 +169,15 @@ session_reset(struct session *s)
 	s->smtputf8 = 0;
 	s->msgid[0] = '\0';
 	s->size = 0;
-	s->toobig = s->longline = s->inlong = s->writeerr = s->barecr = 0;
-}
-
-void
-session_abort_message(struct session *s)
-{
-	struct mbuf	 m;
-
-	if (s->datafd != -1) {
-		close(s->datafd);
-		s->datafd = -1;
-	}
-	free(s->obuf);
-	s->obuf = NULL;
-	s->olen = 0;
-	if (s->msgid[0] != '\0' && sd->queue != NULL) {
-		m_create(&m, IMSG_SMTPD_MSG_ABORT, s->id, -1);
-		m_add_string(&m, s->msgid);
-		smtpd_queue_send(&m);
-	}
-	s->msgid[0] = '\0';
+	s->toobig = s->writeerr = 0;
+	dataline_init(&s->dl);
 }
 
 static void
 session_free(struct session *s)
 {
 	if (s->state == S_DATA)
-		session_abort_message(s);
+		message_abort(s);
 	else if (s->datafd != -1) {
 		close(s->datafd);
 		s->datafd = -1;
@@ -427,7 +408,7 @@ cmd_data(struct session *s, char *args)
 		return;
 	}
 	s->state = S_WAIT_OPEN;
-	session_request_open(s);
+	message_request_open(s);
 }
 
 /*
@@ -609,7 +590,7 @@ session_process(struct session *s)
 				return;
 			break;
 		case S_DATA:
-			if (!session_data(s))
+			if (!message_data(s))
 				return;
 			break;
 		default:
@@ -656,7 +637,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("smtp client=[%s] event=Timeout state=%d", s->addr,
 		    s->state);
 		if (s->state == S_DATA)
-			session_abort_message(s);
+			message_abort(s);
 		s->state = S_CMD;
 		session_close_with(s, "421 4.4.2 Error: timeout exceeded");
 		bufferevent_enable(s->bev, EV_WRITE);

@@ -96,7 +96,7 @@ smtpd_imsg_queue(struct chan *c, struct imsg *im)
 		}
 		if ((im->fd == -1) != (*id == '\0'))
 			return -1;
-		session_opened(s, im->fd, id, reason);
+		message_opened(s, im->fd, id, reason);
 		im->fd = -1;
 		return 0;
 	case IMSG_QUEUED_COMMIT:
@@ -104,7 +104,7 @@ smtpd_imsg_queue(struct chan *c, struct imsg *im)
 		    m_get_string(&r, &reason) == -1 || m_end(&r) == -1)
 			return -1;
 		if ((s = session_find(im->hdr.peerid)) != NULL)
-			session_committed(s, id, ok, reason);
+			message_committed(s, id, ok, reason);
 		return 0;
 	}
 	log_warnx("queued: unexpected message type %u", im->hdr.type);
@@ -122,7 +122,7 @@ smtpd_queue_closed(struct chan *c)
 	proc_peer_lost(sd->master, c, PEER_QUEUED, 0);
 	log_debug("smtpd[%d]: lost queued; parking sessions", sd->index);
 	RB_FOREACH(s, session_tree, &sd->sessions)
-		session_queue_lost(s);
+		message_queue_lost(s);
 }
 
 static int
@@ -140,7 +140,7 @@ smtpd_imsg(struct chan *c, struct imsg *im)
 		im->fd = -1;
 		while ((s = TAILQ_FIRST(&sd->parked)) != NULL) {
 			TAILQ_REMOVE(&sd->parked, s, wentry);
-			session_queue_back(s);
+			message_queue_back(s);
 		}
 		return 0;
 	}

@@ -17,6 +17,7 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "dataline.h"
 #include "envelope.h"
 #include "smtp.h"
 
@@ -42,6 +43,7 @@ struct session {
 	int		 tls;		/* STARTTLS done */
 	int		 relay_ok;
 	int		 errors;
+	int		 junk;		/* NOOP, RSET, ... since the last message */
 	char		 helo[SMTP_DOMAIN_MAX + 1];
 
 	/* transaction */
@@ -58,11 +60,8 @@ struct session {
 	char		*obuf;
 	size_t		 olen;
 	uint64_t	 size;
+	struct dataline	 dl;		/* where the text stands */
 	int		 toobig;
-	int		 longline;
-	int		 inlong;	/* inside an over-long text line */
-	int		 prev_crlf;	/* the last text line ended in CRLF */
-	int		 barecr;
 	int		 writeerr;
 	int		 discard_cmd;	/* inside an over-long command */
 	int64_t		 arrival;
@@ -97,20 +96,20 @@ void	 session_reply(struct session *, const char *, ...)
 void	 session_error(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 session_reset(struct session *);
-void	 session_abort_message(struct session *);
 void	 session_process(struct session *);
-
-/* message.c */
-void	 session_request_open(struct session *);
-int	 session_data(struct session *);
-void	 session_opened(struct session *, int fd, const char *id,
-	    const char *reason);
-void	 session_committed(struct session *, const char *id, int ok,
-	    const char *reason);
-void	 session_queue_lost(struct session *);
-void	 session_queue_back(struct session *);
 void	 session_shutdown(struct session *);
 struct session *session_find(uint32_t);
+
+/* message.c */
+void	 message_request_open(struct session *);
+void	 message_abort(struct session *);
+int	 message_data(struct session *);
+void	 message_opened(struct session *, int fd, const char *id,
+	    const char *reason);
+void	 message_committed(struct session *, const char *id, int ok,
+	    const char *reason);
+void	 message_queue_lost(struct session *);
+void	 message_queue_back(struct session *);
 
 /* smtpd.c */
 int	 smtpd_queue_send(struct mbuf *);
