@@ -66,92 +66,183 @@ smtp_cmd_name(enum smtp_cmd c)
 }
 
 /*
- * Domain = sub-domain *("." sub-domain), sub-domain = Let-dig
- * [Ldh-str]; or an address literal "[1.2.3.4]" / "[IPv6:...]".
+ * The length of the well-formed UTF-8 sequence at p, which starts with
+ * a byte >= 0x80 (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF; and no C1 controls), or 0 when it is malformed.
  */
-int
-smtp_parse_domain(const char *d, int allow_literal)
+static size_t
+utf8_seq(const unsigned char *p)
 {
-	size_t	 len = strlen(d), lab = 0;
-	char	 prev = '.';
+	unsigned long	 cp;
+	size_t		 n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* a NUL stops here too */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * At a byte >= 0x80 inside a loop over a string: step *pp to the last
+ * byte of its UTF-8 sequence and note that UTF-8 was seen; -1 when the
+ * sequence is malformed.
+ */
+static int
+utf8_skip(const unsigned char **pp, int *utf8)
+{
+	size_t	 n;
+
+	if ((n = utf8_seq(*pp)) == 0)
+		return -1;
+	*pp += n - 1;
+	*utf8 = 1;
+	return 0;
+}
+
+/* 1: s holds UTF-8 beyond ASCII; 0: ASCII only; -1: malformed UTF-8. */
+int
+smtp_utf8_check(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int		 utf8 = 0;
+
+	for (; *p; p++)
+		if (*p >= 0x80 && utf8_skip(&p, &utf8) == -1)
+			return -1;
+	return utf8;
+}
+
+/*
+ * Domain = sub-domain *("." sub-domain), sub-domain = Let-dig
+ * [Ldh-str] (or, with allow_utf8, a U-label: RFC 6531 3.3); or an
+ * address literal "[1.2.3.4]" / "[IPv6:...]".  Returns 1 for a domain
+ * with U-labels, 0 for an ASCII one, -1 when malformed.
+ */
+static int
+domain_check(const char *d, int allow_literal, int allow_utf8)
+{
+	const unsigned char *p = (const unsigned char *)d;
+	size_t		 len = strlen(d), lab = 0;
+	int		 prev = '.', utf8 = 0;
 
 	if (len == 0 || len > SMTP_DOMAIN_MAX)
 		return -1;
 	if (d[0] == '[') {
 		if (!allow_literal || d[len - 1] != ']' || len < 3)
 			return -1;
-		for (; *d; d++)
-			if (!isprint((unsigned char)*d) || *d == '\\' ||
-			    *d == ' ')
+		for (; *p; p++)
+			if (!isprint(*p) || *p == '\\' || *p == ' ')
 				return -1;
 		return 0;
 	}
-	for (; *d; d++) {
-		if (*d == '.') {
+	for (; *p; p++) {
+		if (*p == '.') {
 			if (prev == '.' || prev == '-')
 				return -1;
 			lab = 0;
-		} else if (isalnum((unsigned char)*d) ||
-		    (*d == '_' && prev != '.')) {
+		} else if (*p >= 0x80 && allow_utf8) {
+			/* a U-label's character; 63 of them at most */
+			if (utf8_skip(&p, &utf8) == -1 || ++lab > 63)
+				return -1;
+		} else if (isalnum(*p) || (*p == '_' && prev != '.')) {
 			if (++lab > 63)
 				return -1;
-		} else if (*d == '-') {
+		} else if (*p == '-') {
 			if (prev == '.')
 				return -1;
 			lab++;
 		} else
 			return -1;
-		prev = *d;
+		prev = *p;
 	}
 	/* a trailing dot is tolerated, a trailing hyphen is not */
-	return prev == '-' ? -1 : 0;
+	return prev == '-' ? -1 : utf8;
+}
+
+int
+smtp_parse_domain(const char *d, int allow_literal)
+{
+	return domain_check(d, allow_literal, 0);
 }
 
 static int
 atext(int c)
 {
-	return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL ||
-	    c >= 0x80;	/* SMTPUTF8 local parts pass through */
+	return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* Mailbox = Local-part "@" ( Domain / address-literal ) */
+/*
+ * Mailbox = Local-part "@" ( Domain / address-literal ), where RFC
+ * 6531 allows UTF-8 in the local part and U-labels in the domain.
+ * Returns 1 for a mailbox with UTF-8 (it needs SMTPUTF8), 0 for an
+ * ASCII one, -1 when malformed (malformed UTF-8 included).
+ */
 int
 smtp_parse_mailbox(const char *m)
 {
-	const char	*at, *p;
+	const unsigned char *p, *at, *start = (const unsigned char *)m;
+	int		 utf8 = 0, d;
 
-	if (*m == '"') {
-		for (p = m + 1; *p && *p != '"'; p++) {
-			if (*p == '\\')
-				p++;	/* the quoted character: checked below */
-			if (*p == '\0' || (unsigned char)*p < 32 || *p == 127)
+	if (*start == '"') {
+		for (p = start + 1; *p && *p != '"'; p++) {
+			if (*p == '\\') {	/* quoted-pairSMTP: ASCII */
+				if (*++p < 32 || *p > 126)
+					return -1;
+			} else if (*p >= 0x80) {
+				if (utf8_skip(&p, &utf8) == -1)
+					return -1;
+			} else if (*p < 32 || *p == 127)
 				return -1;
 		}
 		if (*p != '"' || p[1] != '@')
 			return -1;
 		at = p + 1;
 	} else {
-		if ((at = strrchr(m, '@')) == NULL || at == m)
+		at = (const unsigned char *)strrchr(m, '@');
+		if (at == NULL || at == start)
 			return -1;
-		for (p = m; p < at; p++) {
+		for (p = start; p < at; p++) {
 			if (*p == '.') {
-				if (p == m || p[-1] == '.' || p + 1 == at)
+				if (p == start || p[-1] == '.' || p + 1 == at)
 					return -1;
-			} else if (!atext((unsigned char)*p))
+			} else if (*p >= 0x80) {
+				if (utf8_skip(&p, &utf8) == -1)
+					return -1;
+			} else if (!atext(*p))
 				return -1;
 		}
 	}
-	if (at - m > 64)
+	if (at - start > 64)
 		return -1;
-	return smtp_parse_domain(at + 1, 1);
+	if ((d = domain_check((const char *)at + 1, 1, 1)) == -1)
+		return -1;
+	return utf8 || d;
 }
 
 /*
  * Parse "FROM:<path> params" (prefix "FROM:") or "TO:<path> params".
  * Source routes ("<@a,@b:user@c>") are accepted and dropped, as RFC
- * 5321 4.1.1.3 asks.  On success copies the bare path into path (""
- * for the null path) and splits ESMTP parameters into params.
- * Returns 0, or -1 with *err set to reply text.
+ * 5321 4.1.1.3 asks, and so is "TO:<Postmaster>" without a domain.
+ * On success copies the bare path into path ("" for the null path) and
+ * splits ESMTP parameters into params.  Returns 0, 1 when the path
+ * holds UTF-8 (it needs SMTPUTF8, RFC 6531), or -1 with *err set to
+ * reply text.
  */
 int
 smtp_parse_path(char *args, const char *prefix, char *path, size_t pathlen,
@@ -160,6 +251,7 @@ smtp_parse_path(char *args, const char *prefix, char *path, size_t pathlen,
 	size_t	 plen = strlen(prefix);
 	char	*p, *end, *q;
 	size_t	 len;
+	int	 utf8;
 
 	*nparams = 0;
 	if (strncasecmp(args, prefix, plen) != 0) {
@@ -202,8 +294,15 @@ smtp_parse_path(char *args, const char *prefix, char *path, size_t pathlen,
 	}
 	memcpy(path, p, len);
 	path[len] = '\0';
-	if (len > 0 && smtp_parse_mailbox(path) == -1) {
-		*err = "5.1.3 Bad address syntax";
+	if (len == 0)
+		utf8 = 0;
+	else if (strcasecmp(prefix, "TO:") == 0 &&
+	    strcasecmp(path, "postmaster") == 0)
+		utf8 = 0;	/* "<Postmaster>", no domain (4.1.1.3) */
+	else if ((utf8 = smtp_parse_mailbox(path)) == -1) {
+		*err = smtp_utf8_check(path) == -1 ?
+		    "5.1.3 Bad address syntax: malformed UTF-8" :
+		    "5.1.3 Bad address syntax";
 		return -1;
 	}
 	p = end + 1;
@@ -238,7 +337,7 @@ smtp_parse_path(char *args, const char *prefix, char *path, size_t pathlen,
 		}
 		(*nparams)++;
 	}
-	return 0;
+	return utf8;
 }
 
 /*

@@ -94,6 +94,15 @@ message_add_text(struct session *s, const char *p, size_t len)
 	s->olen += len;
 }
 
+/* The "with" of the Received header (RFC 3848, RFC 6531 3.7.3). */
+static const char *
+message_protocol(struct session *s)
+{
+	if (s->smtputf8)
+		return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+	return s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+}
+
 static void
 message_received_header(struct session *s)
 {
@@ -109,7 +118,7 @@ message_received_header(struct session *s)
 	    "\tby %s (petrel) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n",
 	    s->helo, s->addr, sd->conf->hostname,
-	    s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP", s->msgid,
+	    message_protocol(s), s->msgid,
 	    s->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    s->nrcpt == 1 ? s->rcpts[0] : "",
 	    s->nrcpt == 1 ? ">" : "", date);
@@ -272,9 +281,10 @@ message_committed(struct session *s, const char *id, int ok,
 {
 	if (s->state != S_WAIT_COMMIT || strcmp(id, s->msgid) != 0)
 		return;
-	if (ok)
+	if (ok) {
 		session_reply(s, "250 2.0.0 Ok: queued as %s", s->msgid);
-	else {
+		s->junk = 0;
+	} else {
 		log_warnx("id=%s client=[%s]: commit failed: %s", s->msgid,
 		    s->addr, reason);
 		session_reply(s, "451 4.3.0 Error: queue file write error");

@@ -33,6 +33,9 @@
 #include "wire.h"
 
 #define SESSION_MAX_ERRORS	20
+#define SESSION_MAX_JUNK	100	/* as Postfix's smtpd_junk_command_limit */
+#define SESSION_NEED_UTF8	"553 5.6.7 Error: a UTF-8 address needs " \
+				"SMTPUTF8 (RFC 6531)"
 #define SESSION_OUT_MAX		(64 * 1024)	/* unread replies */
 #define SESSION_IN_MAX		(256 * 1024)	/* unprocessed input */
 
@@ -278,6 +281,7 @@ cmd_helo(struct session *s, char *args, int esmtp)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %" PRIu64, sd->conf->smtpd_max_message_size);
 	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-SMTPUTF8");
 	if (sd->tls_ctx != NULL && !s->tls)
 		session_reply(s, "250-STARTTLS");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
@@ -288,7 +292,7 @@ cmd_mail(struct session *s, char *args)
 {
 	struct smtp_param params[SMTP_MAX_PARAMS];
 	const char	*err;
-	int		 n, i, body8 = 0;
+	int		 n, i, utf8, body8 = 0, smtputf8 = 0;
 
 	if (s->helo[0] == '\0') {
 		session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -298,8 +302,8 @@ cmd_mail(struct session *s, char *args)
 		session_error(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (smtp_parse_path(args, "FROM:", s->from, sizeof(s->from), params,
-	    &n, &err) == -1) {
+	if ((utf8 = smtp_parse_path(args, "FROM:", s->from, sizeof(s->from),
+	    params, &n, &err)) == -1) {
 		if (strncasecmp(args, "FROM:", 5) != 0)
 			session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		else
@@ -332,14 +336,26 @@ cmd_mail(struct session *s, char *args)
 		    (strcasecmp(params[i].value, "8BITMIME") == 0 ||
 		    strcasecmp(params[i].value, "7BIT") == 0)) {
 			body8 = strcasecmp(params[i].value, "8BITMIME") == 0;
+		} else if (strcasecmp(params[i].key, "SMTPUTF8") == 0) {
+			if (params[i].value != NULL) {
+				session_error(s, "501 5.5.4 Syntax: SMTPUTF8 "
+				    "takes no value");
+				return;
+			}
+			smtputf8 = 1;
 		} else {
 			session_error(s, "555 5.5.4 Unsupported option: %s",
 			    params[i].key);
 			return;
 		}
 	}
+	if (utf8 && !smtputf8) {
+		session_error(s, "%s", SESSION_NEED_UTF8);
+		return;
+	}
 	s->have_from = 1;
 	s->body8 = body8;
+	s->smtputf8 = smtputf8;
 	session_reply(s, "250 2.1.0 Ok");
 }
 
@@ -350,14 +366,14 @@ cmd_rcpt(struct session *s, char *args)
 	char		 path[SMTP_PATH_MAX + 1];
 	const char	*err;
 	char		**n;
-	int		 np;
+	int		 np, utf8, postmaster;
 
 	if (!s->have_from) {
 		session_error(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (smtp_parse_path(args, "TO:", path, sizeof(path), params, &np,
-	    &err) == -1) {
+	if ((utf8 = smtp_parse_path(args, "TO:", path, sizeof(path), params,
+	    &np, &err)) == -1) {
 		if (strncasecmp(args, "TO:", 3) != 0)
 			session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		else
@@ -373,7 +389,16 @@ cmd_rcpt(struct session *s, char *args)
 		    params[0].key);
 		return;
 	}
-	if (!s->relay_ok) {
+	if (utf8 && !s->smtputf8) {
+		session_error(s, "%s", SESSION_NEED_UTF8);
+		return;
+	}
+	/* "<Postmaster>" is ours, from anyone (RFC 5321 4.5.1) */
+	postmaster = strchr(path, '@') == NULL;
+	if (postmaster)
+		snprintf(path, sizeof(path), "postmaster@%s",
+		    sd->conf->hostname);
+	if (!s->relay_ok && !postmaster) {
 		log_info("smtp client=[%s] event=Rejection rcpt=<%s> "
 		    "reason=\"relay access denied\"", s->addr, path);
 		session_error(s, "554 5.7.1 <%s>: Relay access denied", path);
@@ -465,6 +490,26 @@ cmd_starttls(struct session *s, char *args)
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
+/*
+ * Commands that move no mail forward.  Too many of them between two
+ * messages end the session, as Postfix's smtpd_junk_command_limit.
+ */
+static int
+session_junk(enum smtp_cmd cmd)
+{
+	switch (cmd) {
+	case SMTP_CMD_NOOP:
+	case SMTP_CMD_VRFY:
+	case SMTP_CMD_EXPN:
+	case SMTP_CMD_RSET:
+	case SMTP_CMD_HELP:
+	case SMTP_CMD_UNKNOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
 session_command(struct session *s, char *line)
 {
@@ -476,6 +521,13 @@ session_command(struct session *s, char *line)
 		return;
 	}
 	cmd = smtp_parse_verb(line, &args);
+	if (session_junk(cmd) && ++s->junk > SESSION_MAX_JUNK) {
+		log_info("smtp client=[%s] event=Rejection reason=\"too many "
+		    "junk commands\"", s->addr);
+		session_close_with(s, "421 4.7.0 Error: too many junk commands, "
+		    "closing connection");
+		return;
+	}
 	switch (cmd) {
 	case SMTP_CMD_HELO:
 		cmd_helo(s, args, 0);

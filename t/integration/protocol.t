@@ -2,7 +2,7 @@
 # Protocol conformance: each bad input gets its reply and the session
 # goes on (checked with a NOOP or a full transaction afterwards).
 . "$(dirname "$0")/lib.sh"
-plan 41
+plan 61
 
 RELAY_FROM=127.0.0.1/32 SYSLOG_SOCKET= write_conf "max_recipients = 3
 max_message_size = 10K
@@ -86,6 +86,58 @@ out=$(SRC_ADDR=127.0.0.3 chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO
 like "$(printf '%s\n' "$out" | sed -n 4p)" '^554 5\.7\.1 <b@example\.net>: Relay access denied' \
     "client outside relay_from: 554 5.7.1"
 like "$(printf '%s\n' "$out" | sed -n 5p)" '^250 ' "and its session goes on"
+
+# SMTPUTF8 (RFC 6531): offered; a UTF-8 address needs it, malformed
+# UTF-8 is refused always
+like "$(chat "EHLO c.test" | sed -n 2p)" '(^|\|)250-SMTPUTF8(\||$)' "EHLO offers SMTPUTF8"
+case_ "UTF-8 MAIL without SMTPUTF8: 553 5.6.7" '^553 5\.6\.7' "EHLO c.test" '@raw:MAIL FROM:<j\xc3\xb6rg@example.org>\r\n'
+case_ "UTF-8 RCPT without SMTPUTF8: 553 5.6.7" '^553 5\.6\.7' "EHLO c.test" "MAIL FROM:<a@example.org>" '@raw:RCPT TO:<b@b\xc3\xbccher.example>\r\n'
+case_ "malformed UTF-8 with SMTPUTF8: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" '@raw:MAIL FROM:<j\xc3rg@example.org> SMTPUTF8\r\n'
+case_ "malformed UTF-8 in RCPT: 501 5.1.3" '^501 5\.1\.3' "EHLO c.test" "MAIL FROM:<a@example.org> SMTPUTF8" '@raw:RCPT TO:<b@\xff.example>\r\n'
+case_ "SMTPUTF8 with a value: 501 5.5.4" '^501 5\.5\.4' "EHLO c.test" "MAIL FROM:<a@example.org> SMTPUTF8=yes"
+out=$(chat "EHLO c.test" '@raw:MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8\r\n' \
+    '@raw:RCPT TO:<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example>\r\n' DATA "@data:2" QUIT)
+like "$(printf '%s\n' "$out" | sed -n 3,6p | cut -c1-3 | tr '\n' ' ')" '^250 250 354 250 $' \
+    "a UTF-8 sender and recipient with SMTPUTF8 are accepted"
+sid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
+env="$T/spool/queue/${sid:0:2}/$sid.env"
+ok $(grep -qx 'smtputf8 1' "$env" && grep -qx $'from j\xc3\xb6rg@example.org' "$env" &&
+    grep -qx $'rcpt \xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example' "$env"; echo $?) \
+    "its envelope says smtputf8 and keeps the addresses as sent"
+grep -q 'with UTF8SMTP id' "$T/spool/queue/${sid:0:2}/$sid.msg"
+ok $? "its Received header says UTF8SMTP (RFC 6531 3.7.3)"
+
+# RFC 5321 4.5.1: <Postmaster> without a domain, from any client
+out=$(SRC_ADDR=127.0.0.3 chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<PostMaster>" DATA "@data:1" QUIT)
+like "$(printf '%s\n' "$out" | sed -n 4,6p | cut -c1-3 | tr '\n' ' ')" '^250 354 250 $' \
+    "RCPT TO:<Postmaster> is accepted from a client outside relay_from"
+sid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
+grep -qx 'rcpt postmaster@petrel.test' "$T/spool/queue/${sid:0:2}/$sid.env" 2>/dev/null
+ok $? "and qualified as postmaster@<hostname> in the envelope"
+
+# hop count: more than 50 Received: lines in the header are a loop
+hops() { for i in $(seq "$1"); do printf 'Received: from h%d by h%d\\r\\n' "$i" "$i"; done; }
+out=$(chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" DATA \
+    "@send:$(hops 51)Subject: loop\r\n\r\nbody\r\n" "." NOOP \
+    "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" DATA \
+    "@send:$(hops 50)Subject: far\r\n\r\nReceived: in the body\r\n" "." QUIT)
+like "$(printf '%s\n' "$out" | sed -n 6p)" '^554 5\.4\.6 .*too many hops' "51 Received: headers: 554 5.4.6 too many hops"
+like "$(printf '%s\n' "$out" | sed -n 7p)" '^250 ' "and the session goes on"
+like "$(printf '%s\n' "$out" | sed -n 11p)" '^250 2\.0\.0 Ok: queued as' "50 Received: headers are accepted"
+is "$(spool_count)" 5 "the looping message was not queued"
+
+# junk commands: 100 between two messages are answered, the 101st ends it
+junk() { for i in $(seq "$1"); do printf 'NOOP|'; done; }
+out=$(chat "EHLO c.test" "@pipe:$(junk 99)RSET" "MAIL FROM:<a@example.org>" "RCPT TO:<b@example.net>" \
+    DATA "@data:1" "@pipe:$(junk 99)HELP" NOOP "@expect-close")
+is "$(printf '%s\n' "$out" | cut -c1-3 | uniq -c | tr -s ' \n' ' ')" \
+    " 1 220 103 250 1 354 100 250 1 214 1 421 1 CLO " \
+    "after a message the count starts again: the 101st junk command gets 421"
+like "$(printf '%s\n' "$out" | tail -n 2 | head -n 1)" '^421 4\.7\.0 Error: too many junk commands, closing connection$' \
+    "421 4.7.0 too many junk commands"
+out=$(chat "@pipe:$(junk 100)NOOP" "@expect-close")
+is "$(printf '%s\n' "$out" | tail -n 2 | tr '\n' ' ' | cut -c1-8)" "421 4.7." "a 101st NOOP in a row gets 421"
+is "$(printf '%s\n' "$out" | tail -n 1)" "CLOSED" "and the connection is closed"
 
 # idle timeout: 421 4.4.2, then the server closes
 out=$("$PY" - "$PORT" <<'PY'

@@ -432,3 +432,105 @@ Test(smtp, enhanced)
 	cr_assert_eq(smtp_parse_enhanced("2.0.0 Ok", out, 6), 0);
 	cr_assert_str_eq(out, "2.0.0");
 }
+
+/* RFC 6531: UTF-8 in local parts and domains, well-formed only */
+Test(smtp, mailbox_utf8)
+{
+	/* 1: valid, needs SMTPUTF8 */
+	cr_assert_eq(smtp_parse_mailbox("j\xc3\xb6rg@example.org"), 1);
+	cr_assert_eq(smtp_parse_mailbox("user@b\xc3\xbc" "cher.example"), 1);
+	cr_assert_eq(smtp_parse_mailbox("\xe7\x94\xa8\xe6\x88\xb7@"
+	    "\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac\xe5\x8f\xb8"), 1);
+	cr_assert_eq(smtp_parse_mailbox("\"j\xc3\xb6rg s\"@example.org"), 1);
+	cr_assert_eq(smtp_parse_mailbox("a.\xf0\x9f\x90\xa6@example.org"), 1);
+	cr_assert_eq(smtp_parse_mailbox("a@x\xc3\xa9-y.example"), 1);
+	/* 0: ASCII */
+	cr_assert_eq(smtp_parse_mailbox("a@xn--bcher-kva.example"), 0);
+
+	/* malformed UTF-8, always refused */
+	cr_assert_eq(smtp_parse_mailbox("j\xc3@example.org"), -1);
+	cr_assert_eq(smtp_parse_mailbox("j\xb6rg@example.org"), -1);
+	cr_assert_eq(smtp_parse_mailbox("j\xc0\xafrg@example.org"), -1,
+	    "overlong");
+	cr_assert_eq(smtp_parse_mailbox("j\xe0\x80\xafrg@example.org"), -1,
+	    "overlong");
+	cr_assert_eq(smtp_parse_mailbox("j\xed\xa0\x80@example.org"), -1,
+	    "surrogate");
+	cr_assert_eq(smtp_parse_mailbox("j\xf4\x90\x80\x80@example.org"), -1,
+	    "above U+10FFFF");
+	cr_assert_eq(smtp_parse_mailbox("j\xf8\x88\x80\x80\x80@example.org"),
+	    -1);
+	cr_assert_eq(smtp_parse_mailbox("j\xc2\x85@example.org"), -1, "C1");
+	cr_assert_eq(smtp_parse_mailbox("a@b\xc3.example"), -1);
+	cr_assert_eq(smtp_parse_mailbox("a@b\xff.example"), -1);
+	cr_assert_eq(smtp_parse_mailbox("\"a\xc3\"@example.org"), -1);
+	cr_assert_eq(smtp_parse_mailbox("\"a\\\xc3\xb6\"@example.org"), -1,
+	    "a quoted pair is ASCII");
+	/* UTF-8 does not make other bad syntax good */
+	cr_assert_eq(smtp_parse_mailbox("a@\xc3\xa9..example"), -1);
+	cr_assert_eq(smtp_parse_mailbox("a@-\xc3\xa9.example"), -1);
+	cr_assert_eq(smtp_parse_mailbox("a@[\xc3\xa9]"), -1);
+	/* not in the domains of the configuration */
+	cr_assert_eq(smtp_parse_domain("b\xc3\xbc" "cher.example", 0), -1);
+
+	cr_assert_eq(smtp_utf8_check("abc"), 0);
+	cr_assert_eq(smtp_utf8_check("\xc3\xa9t\xc3\xa9"), 1);
+	cr_assert_eq(smtp_utf8_check("\xc3"), -1);
+	cr_assert_eq(smtp_utf8_check("\xe2\x82"), -1);
+}
+
+Test(smtp, mailbox_utf8_label_length)
+{
+	char	 m[400];
+	size_t	 i;
+
+	/* 63 characters of two octets each: a U-label's limit */
+	strcpy(m, "a@");
+	for (i = 0; i < 63; i++)
+		strcat(m, "\xc3\xa9");
+	strcat(m, ".example");
+	cr_assert_eq(smtp_parse_mailbox(m), 1);
+	strcpy(m, "a@x");
+	for (i = 0; i < 63; i++)
+		strcat(m, "\xc3\xa9");
+	strcat(m, ".example");
+	cr_assert_eq(smtp_parse_mailbox(m), -1);
+}
+
+Test(smtp, path_utf8)
+{
+	struct smtp_param	 p[SMTP_MAX_PARAMS];
+	char			 out[SMTP_PATH_MAX];
+	const char		*err;
+	int			 n;
+
+	cr_assert_eq(path("FROM:<j\xc3\xb6rg@example.org> SMTPUTF8", "FROM:",
+	    out, sizeof(out), p, &n, &err), 1);
+	cr_assert_str_eq(out, "j\xc3\xb6rg@example.org");
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(p[0].key, "SMTPUTF8");
+	cr_assert_null(p[0].value);
+	cr_assert_eq(path("TO:<a@b\xc3\xbc" "cher.example>", "TO:", out,
+	    sizeof(out), p, &n, &err), 1);
+	cr_assert_eq(path("FROM:<a@example.org> SMTPUTF8", "FROM:", out,
+	    sizeof(out), p, &n, &err), 0);
+	cr_assert_eq(path("FROM:<> SMTPUTF8", "FROM:", out, sizeof(out), p,
+	    &n, &err), 0);
+
+	path_bad("FROM:<j\xc3rg@example.org>",
+	    "5.1.3 Bad address syntax: malformed UTF-8");
+	path_bad("FROM:<a@b\xc0\x80.example>",
+	    "5.1.3 Bad address syntax: malformed UTF-8");
+	path_bad("FROM:<j\xc3\xb6rg@>", "5.1.3 Bad address syntax");
+}
+
+/* RFC 5321 4.1.1.3: "RCPT TO:<Postmaster>" has no domain */
+Test(smtp, path_postmaster)
+{
+	path_ok("TO:<Postmaster>", "TO:", "Postmaster");
+	path_ok("to:<postmaster>", "TO:", "postmaster");
+	path_ok("TO:<POSTMASTER>", "TO:", "POSTMASTER");
+	path_ok("TO:<Postmaster@example.org>", "TO:", "Postmaster@example.org");
+	path_bad("FROM:<Postmaster>", "5.1.3 Bad address syntax");
+	path_bad("FROM:<postmasterx>", "5.1.3 Bad address syntax");
+}
