@@ -91,7 +91,13 @@ commit_thread(void *arg)
 		while (TAILQ_EMPTY(&pending) && (npool >= pool_low ||
 		    pool_closed))
 			pthread_cond_wait(&commit_cv, &commit_mtx);
-		while (!pool_closed && npool < pool_max) {
+		/*
+		 * Refill while idle; with work waiting only when the pool
+		 * runs low (delivered messages' files refill it too, and a
+		 * recycled inode is cheaper than a new one).
+		 */
+		while (!pool_closed && npool < pool_max &&
+		    (TAILQ_EMPTY(&pending) || npool < pool_low)) {
 			char	 id[MSGID_LEN + 1];
 			int	 fd;
 

@@ -133,9 +133,10 @@ CONF
 # start_petrel: petreld -d in the background; waits for a banner.  It runs
 # with the 1024 open files systemd gives a service (NOFILE overrides), both
 # soft and hard, so a descriptor leak or an unbounded pool shows here.
+# PETREL_WRAP is a command to run it under (strace).
 start_petrel() {
 	(ulimit -n "${NOFILE:-1024}" &&
-	    exec "$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf") \
+	    exec ${PETREL_WRAP:-} "$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf") \
 	    >>"$T/petreld.out" 2>&1 &
 	PETREL_PID=$!
 	track $PETREL_PID
