@@ -192,6 +192,15 @@ master_child_closed(struct chan *c)
 	}
 }
 
+/* Out of descriptors or processes: a logged back-off, never fatal. */
+static void
+child_retry_later(struct child *ch)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	evtimer_add(ch->restart_ev, &tv);
+}
+
 static void
 child_spawn(struct child *ch)
 {
@@ -199,8 +208,11 @@ child_spawn(struct child *ch)
 	int	 sp[2], argc = 0, i;
 	pid_t	 pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
-		fatal("socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("cannot start %s: socketpair", ch->label);
+		child_retry_later(ch);
+		return;
+	}
 	argv[argc++] = "petreld";
 	argv[argc++] = "-x";
 	argv[argc++] = (char *)ch->name;
@@ -217,7 +229,11 @@ child_spawn(struct child *ch)
 
 	switch ((pid = fork())) {
 	case -1:
-		fatal("fork");
+		log_warn("cannot start %s: fork", ch->label);
+		close(sp[0]);
+		close(sp[1]);
+		child_retry_later(ch);
+		return;
 	case 0:
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
