@@ -46,18 +46,18 @@ inmsg_drop(struct inmsg *m)
 }
 
 static void
-queued_reply_commit(int worker, uint64_t gen, uint32_t sessid,
+queued_reply_commit(int w, uint64_t gen, uint32_t sessid,
     const char *id, int ok, const char *reason)
 {
 	struct mbuf	 m;
 
-	if (q->workers[worker] == NULL || q->gens[worker] != gen)
+	if (q->smtpd[w] == NULL || q->smtpd_gens[w] != gen)
 		return;		/* that smtpd is gone */
 	m_create(&m, IMSG_QUEUED_COMMIT, sessid, -1);
 	m_add_string(&m, id);
 	m_add_u8(&m, ok);
 	m_add_string(&m, reason);
-	chan_send(q->workers[worker], &m);
+	chan_send(q->smtpd[w], &m);
 }
 
 /* The event loop's side of a finished commit of a received message. */
@@ -88,7 +88,7 @@ queued_commit_done(struct commit_job *j)
 		log_warnx("id=%s: commit failed: %s", j->id, j->reason);
 		spool_abort_message(j->id);
 	}
-	queued_reply_commit(j->worker, j->gen, j->sessid, j->id, j->ok,
+	queued_reply_commit(j->smtpd, j->gen, j->sessid, j->id, j->ok,
 	    j->ok ? "" : j->reason);
 	envelope_clear(&j->env);
 	free(j->envtext);
@@ -96,7 +96,7 @@ queued_commit_done(struct commit_job *j)
 }
 
 static int
-queued_open(int worker, uint32_t sessid)
+queued_open(int w, uint32_t sessid)
 {
 	struct inmsg	*m;
 	struct mbuf	 mb;
@@ -111,21 +111,21 @@ queued_open(int worker, uint32_t sessid)
 		m_create(&mb, IMSG_QUEUED_MSG_FD, sessid, -1);
 		m_add_string(&mb, "");
 		m_add_string(&mb, why);
-		return chan_send(q->workers[worker], &mb);
+		return chan_send(q->smtpd[w], &mb);
 	}
 	m = xcalloc(1, sizeof(*m));
 	strlcpy(m->id, id, sizeof(m->id));
-	m->worker = worker;
-	m->gen = q->gens[worker];
+	m->smtpd = w;
+	m->gen = q->smtpd_gens[w];
 	RB_INSERT(inmsg_tree, &q->incoming, m);
 	m_create(&mb, IMSG_QUEUED_MSG_FD, sessid, fd);
 	m_add_string(&mb, id);
 	m_add_string(&mb, "");
-	return chan_send(q->workers[worker], &mb);
+	return chan_send(q->smtpd[w], &mb);
 }
 
 static int
-queued_commit(int worker, uint32_t sessid, struct mreader *r)
+queued_commit(int w, uint32_t sessid, struct mreader *r)
 {
 	struct commit_job *j;
 	struct inmsg	*m;
@@ -146,8 +146,8 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	j->kind = JOB_RECEIVED;
 	j->done = queued_commit_done;
 	strlcpy(j->id, id, sizeof(j->id));
-	j->worker = worker;
-	j->gen = q->gens[worker];
+	j->smtpd = w;
+	j->gen = q->smtpd_gens[w];
 	j->sessid = sessid;
 	j->env.helo = xstrdup(helo);
 	j->env.client = xstrdup(client);
@@ -170,16 +170,16 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 	strlcpy(j->env.id, j->id, sizeof(j->env.id));
 
 	m = inmsg_find(id);
-	if (m == NULL || m->worker != worker || m->gen != q->gens[worker] ||
+	if (m == NULL || m->smtpd != w || m->gen != q->smtpd_gens[w] ||
 	    m->committing) {
-		queued_reply_commit(worker, j->gen, sessid, id, 0,
+		queued_reply_commit(w, j->gen, sessid, id, 0,
 		    "unknown message");
 		envelope_clear(&j->env);
 		free(j);
 		return 0;
 	}
 	if (envelope_encode(&j->env, &j->envtext, &j->envlen) == -1) {
-		queued_reply_commit(worker, j->gen, sessid, id, 0,
+		queued_reply_commit(w, j->gen, sessid, id, 0,
 		    "cannot encode envelope");
 		spool_abort_message(id);
 		inmsg_drop(m);
@@ -193,7 +193,7 @@ queued_commit(int worker, uint32_t sessid, struct mreader *r)
 }
 
 static int
-worker_index(struct chan *c)
+peer_index(struct chan *c)
 {
 	return (int)(intptr_t)c->arg;
 }
@@ -204,7 +204,7 @@ queued_imsg_smtpd(struct chan *c, struct imsg *im)
 	struct mreader	 r;
 	struct inmsg	*m;
 	const char	*id;
-	int		 w = worker_index(c);
+	int		 w = peer_index(c);
 
 	m_reader(&r, im);
 	switch (im->hdr.type) {
@@ -217,7 +217,7 @@ queued_imsg_smtpd(struct chan *c, struct imsg *im)
 	case IMSG_SMTPD_MSG_ABORT:
 		if (m_get_string(&r, &id) == -1 || m_end(&r) == -1)
 			return -1;
-		if ((m = inmsg_find(id)) != NULL && m->worker == w &&
+		if ((m = inmsg_find(id)) != NULL && m->smtpd == w &&
 		    !m->committing) {
 			spool_abort_message(id);
 			inmsg_drop(m);
@@ -226,7 +226,7 @@ queued_imsg_smtpd(struct chan *c, struct imsg *im)
 	case IMSG_SMTPD_MSG_STATUS:
 		if (m_get_string(&r, &id) == -1 || m_end(&r) == -1)
 			return -1;
-		queued_reply_commit(w, q->gens[w], im->hdr.peerid, id,
+		queued_reply_commit(w, q->smtpd_gens[w], im->hdr.peerid, id,
 		    queue_find(id) != NULL, "not committed");
 		return 0;
 	}
@@ -239,15 +239,15 @@ static void
 queued_smtpd_closed(struct chan *c)
 {
 	struct inmsg	*m, *next;
-	int		 w = worker_index(c);
-	uint64_t	 gen = q->gens[w];
+	int		 w = peer_index(c);
+	uint64_t	 gen = q->smtpd_gens[w];
 
-	if (q->workers[w] != c)
+	if (q->smtpd[w] != c)
 		return;
-	q->workers[w] = NULL;
+	q->smtpd[w] = NULL;
 	proc_peer_lost(q->master, c, PEER_SMTPD, w);
 	RB_FOREACH_SAFE(m, inmsg_tree, &q->incoming, next) {
-		if (m->worker != w || m->gen != gen || m->committing)
+		if (m->smtpd != w || m->gen != gen || m->committing)
 			continue;
 		spool_abort_message(m->id);
 		inmsg_drop(m);
@@ -262,7 +262,7 @@ queued_imsg_deliverd(struct chan *c, struct imsg *im)
 	m_reader(&r, im);
 	switch (im->hdr.type) {
 	case IMSG_DELIVERD_RESULT:
-		return sched_result(worker_index(c), im->hdr.peerid, &r);
+		return sched_result(peer_index(c), im->hdr.peerid, &r);
 	}
 	log_warnx("deliverd: unexpected message type %u", im->hdr.type);
 	return -1;
@@ -271,17 +271,17 @@ queued_imsg_deliverd(struct chan *c, struct imsg *im)
 static void
 queued_deliverd_closed(struct chan *c)
 {
-	int	 a = worker_index(c);
+	int	 a = peer_index(c);
 
-	if (q->agents[a] != c)
+	if (q->deliverd[a] != c)
 		return;
-	q->agents[a] = NULL;
+	q->deliverd[a] = NULL;
 	proc_peer_lost(q->master, c, PEER_DELIVERD, a);
-	sched_agent_lost(a, q->agent_gens[a]);
+	sched_deliverd_lost(a, q->deliverd_gens[a]);
 }
 
-static char	 worker_names[QUEUED_MAX_WORKERS][16];
-static char	 agent_names[QUEUED_MAX_DELIVERD][16];
+static char	 smtpd_names[QUEUED_MAX_WORKERS][16];
+static char	 deliverd_names[QUEUED_MAX_DELIVERD][16];
 
 static int
 queued_imsg(struct chan *c, struct imsg *im)
@@ -293,25 +293,25 @@ queued_imsg(struct chan *c, struct imsg *im)
 		if (chan_get_peer(im, 0, &kind, &w) == -1)
 			return -1;
 		if (kind == PEER_SMTPD && w < QUEUED_MAX_WORKERS) {
-			snprintf(worker_names[w], sizeof(worker_names[w]),
+			snprintf(smtpd_names[w], sizeof(smtpd_names[w]),
 			    "smtpd[%u]", w);
-			chan_replace(&q->workers[w], q->base, im->fd,
-			    worker_names[w], queued_imsg_smtpd,
+			chan_replace(&q->smtpd[w], q->base, im->fd,
+			    smtpd_names[w], queued_imsg_smtpd,
 			    queued_smtpd_closed, (void *)(intptr_t)w);
 			im->fd = -1;
 			/* a new generation: replies to the old one go nowhere */
-			q->gens[w] = ++q->nextgen;
+			q->smtpd_gens[w] = ++q->nextgen;
 			return 0;
 		}
 		if (kind == PEER_DELIVERD && w < QUEUED_MAX_DELIVERD) {
-			snprintf(agent_names[w], sizeof(agent_names[w]),
+			snprintf(deliverd_names[w], sizeof(deliverd_names[w]),
 			    "deliverd[%u]", w);
-			chan_replace(&q->agents[w], q->base, im->fd,
-			    agent_names[w], queued_imsg_deliverd,
+			chan_replace(&q->deliverd[w], q->base, im->fd,
+			    deliverd_names[w], queued_imsg_deliverd,
 			    queued_deliverd_closed, (void *)(intptr_t)w);
 			im->fd = -1;
-			q->agent_gens[w] = ++q->nextgen;
-			sched_agent_back(w);
+			q->deliverd_gens[w] = ++q->nextgen;
+			sched_deliverd_back(w);
 			return 0;
 		}
 		return -1;
@@ -335,9 +335,9 @@ queued_test_hook(void)
 	int	 i;
 
 	for (i = 0; i < QUEUED_MAX_WORKERS; i++)
-		chan_test_garble(q->workers[i]);
-	for (i = 0; i < q->nagents; i++)
-		chan_test_garble(q->agents[i]);
+		chan_test_garble(q->smtpd[i]);
+	for (i = 0; i < q->ndeliverd; i++)
+		chan_test_garble(q->deliverd[i]);
 }
 
 static void
@@ -371,7 +371,7 @@ queued_main(struct proc_args *pa)
 		fatalx("event_base_new");
 	proc_child_signals(q->base, queued_stop);
 	proc_test_hook(q->base, queued_test_hook);
-	q->nagents = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
+	q->ndeliverd = conf->deliverd_workers > QUEUED_MAX_DELIVERD ?
 	    QUEUED_MAX_DELIVERD : conf->deliverd_workers;
 	/* recovery empties incoming/ before the thread fills its pool */
 	sched_init();

@@ -20,8 +20,8 @@
 struct inmsg {
 	RB_ENTRY(inmsg)	 entry;
 	char		 id[MSGID_LEN + 1];
-	int		 worker;
-	uint64_t	 gen;		/* of that worker's channel */
+	int		 smtpd;		/* the smtpd process receiving it */
+	uint64_t	 gen;		/* of its channel */
 	int		 committing;
 };
 
@@ -38,8 +38,8 @@ struct qmsg {
 	RB_ENTRY(qmsg)	 entry;
 	RB_ENTRY(qmsg)	 sentry;	/* in q->schedule while waiting */
 	int		 scheduled;
-	TAILQ_ENTRY(qmsg) wentry;	/* due, on an agent's wait list */
-	int		 waiting;	/* that agent + 1, or 0 */
+	TAILQ_ENTRY(qmsg) wentry;	/* due, on a deliverd's wait list */
+	int		 waiting;	/* that deliverd + 1, or 0 */
 	struct envelope	 env;
 	int		 inflight;	/* delivery tasks out */
 	int		 tempfail;	/* some recipient failed temporarily */
@@ -53,7 +53,7 @@ struct task {
 	RB_ENTRY(task)	 entry;
 	uint32_t	 id;
 	struct qmsg	*msg;
-	int		 agent;		/* deliverd worker */
+	int		 deliverd;	/* the deliverd process it went to */
 	uint64_t	 gen;
 	int		 fd;		/* the text, until sent */
 	char		*domain;
@@ -78,7 +78,7 @@ struct commit_job {
 	char		 reason[128];
 	void		(*done)(struct commit_job *);	/* in the event loop */
 	/* JOB_RECEIVED from an smtpd session */
-	int		 worker;
+	int		 smtpd;
 	uint64_t	 gen;
 	uint32_t	 sessid;
 	struct envelope	 env;
@@ -100,14 +100,14 @@ struct queued {
 	struct petrel_conf *conf;
 	struct event_base *base;
 	struct chan	*master;
-	struct chan	*workers[QUEUED_MAX_WORKERS];
-	uint64_t	 gens[QUEUED_MAX_WORKERS];
-	struct chan	*agents[QUEUED_MAX_DELIVERD];
-	uint64_t	 agent_gens[QUEUED_MAX_DELIVERD];
-	int		 agent_load[QUEUED_MAX_DELIVERD];
+	struct chan	*smtpd[QUEUED_MAX_WORKERS];
+	uint64_t	 smtpd_gens[QUEUED_MAX_WORKERS];
+	struct chan	*deliverd[QUEUED_MAX_DELIVERD];
+	uint64_t	 deliverd_gens[QUEUED_MAX_DELIVERD];
+	int		 deliverd_load[QUEUED_MAX_DELIVERD];
 	TAILQ_HEAD(, qmsg) waiting[QUEUED_MAX_DELIVERD];
-	int		 agent_max;	/* tasks in flight per agent */
-	int		 nagents;
+	int		 deliverd_max;	/* tasks in flight per deliverd */
+	int		 ndeliverd;
 	uint64_t	 nextgen;
 	struct inmsg_tree incoming;
 	struct qmsg_tree messages;
@@ -150,9 +150,9 @@ void	 queue_remove(struct qmsg *);
 void	 sched_add(struct qmsg *, int64_t when);
 void	 sched_unschedule(struct qmsg *);
 void	 sched_kick(void);
-int	 sched_result(int agent, uint32_t task, struct mreader *);
-void	 sched_agent_lost(int agent, uint64_t gen);
-void	 sched_agent_back(int agent);
+int	 sched_result(int deliverd, uint32_t task, struct mreader *);
+void	 sched_deliverd_lost(int deliverd, uint64_t gen);
+void	 sched_deliverd_back(int deliverd);
 void	 sched_init(void);
 void	 sched_persist(struct qmsg *);
 void	 sched_finish(struct qmsg *);

@@ -1,17 +1,17 @@
 /*
  * sched.c - delivery scheduling: which message goes to which deliverd
- * worker (an "agent") when, what its results mean, retries with backoff
+ * process when, what its results mean, retries with backoff
  * and expiration.  Bounces are bounce.c's.
  *
  * The schedule is a red-black tree ordered by next attempt; one timer
  * fires for the first message not yet due.  A due message is split by
  * routing domain into tasks, each sent with a descriptor of its text
- * to the agent that owns that domain (a hash), so per-destination
- * limits hold inside one process.  An agent has at most agent_max
+ * to the deliverd that owns that domain (a hash), so per-destination
+ * limits hold inside one process.  A deliverd has at most deliverd_max
  * tasks at once (sized from the open-files limit: each is a descriptor
  * here until sent and in deliverd until done).  A due message whose
- * agent is away or full leaves the schedule for that agent's wait
- * list and comes back when the agent takes work again (a result, or
+ * deliverd is away or full leaves the schedule for that deliverd's wait
+ * list and comes back when the deliverd takes work again (a result, or
  * its restart): nothing polls.  When its last task is back, the message
  * "settles": bounces are reported, finished messages are removed, the
  * rest are written back with their next attempt time.  A recipient's
@@ -73,7 +73,7 @@ sched_now(void)
 
 /*
  * Wake up for the first message that is not due yet.  Due ones still
- * in the schedule wait for an agent; sched_kick() comes with one.
+ * in the schedule wait for a deliverd; sched_kick() comes with one.
  */
 static void
 sched_arm(int64_t now)
@@ -136,7 +136,7 @@ sched_unschedule(struct qmsg *m)
 	sched_unwait(m);
 }
 
-/* Due, but agent a cannot take it now: park it on a's wait list. */
+/* Due, but deliverd a cannot take it now: park it on a's wait list. */
 static void
 sched_wait(struct qmsg *m, int a)
 {
@@ -176,35 +176,35 @@ sched_routing_domain(const char *rcpt)
 
 /* The deliverd worker that owns a routing domain (case does not matter). */
 static int
-sched_agent_for(const char *domain)
+sched_deliverd_for(const char *domain)
 {
 	uint32_t	 h = 2166136261u;	/* FNV-1a */
 
 	for (; *domain; domain++)
 		h = (h ^ (unsigned char)tolower((unsigned char)*domain)) *
 		    16777619u;
-	return h % q->nagents;
+	return h % q->ndeliverd;
 }
 
 static int
-sched_agent_ok(int a)
+sched_deliverd_ok(int a)
 {
-	return q->agents[a] != NULL && q->agent_load[a] < q->agent_max;
+	return q->deliverd[a] != NULL && q->deliverd_load[a] < q->deliverd_max;
 }
 
 static int
-sched_any_agent_ok(void)
+sched_any_deliverd_ok(void)
 {
 	int	 a;
 
-	for (a = 0; a < q->nagents; a++)
-		if (sched_agent_ok(a))
+	for (a = 0; a < q->ndeliverd; a++)
+		if (sched_deliverd_ok(a))
 			return 1;
 	return 0;
 }
 
 /*
- * The agent of a pending recipient that cannot take a task now, or -1
+ * The deliverd of a pending recipient that cannot take a task now, or -1
  * when every one can.  No allocation.
  */
 static int
@@ -222,7 +222,7 @@ sched_blocked_on(struct qmsg *m)
 			d++;
 		else
 			d = "";
-		if (!sched_agent_ok(a = sched_agent_for(d)))
+		if (!sched_deliverd_ok(a = sched_deliverd_for(d)))
 			return a;
 	}
 	return -1;
@@ -312,7 +312,7 @@ sched_tasks_free(struct task **tasks, int ntask)
 }
 
 /*
- * Split a due message whose agents can all take a task into tasks and
+ * Split a due message whose deliverd processes can all take a task into tasks and
  * send them.  It always leaves the due part of the schedule: sent,
  * expired, finished, or put back for later.
  */
@@ -348,7 +348,7 @@ sched_dispatch(struct qmsg *m)
 			t->msg = m;
 			t->domain = d;
 			t->rcpts = xcalloc(m->env.nrcpt, sizeof(int));
-			t->agent = sched_agent_for(d);
+			t->deliverd = sched_deliverd_for(d);
 			tasks[ntask++] = t;
 		} else
 			free(d);
@@ -387,10 +387,10 @@ sched_dispatch(struct qmsg *m)
 	for (k = 0; k < ntask; k++) {
 		t = tasks[k];
 		t->id = ++q->nexttask;
-		t->gen = q->agent_gens[t->agent];
+		t->gen = q->deliverd_gens[t->deliverd];
 		RB_INSERT(task_tree, &q->tasks, t);
 		m->inflight++;
-		q->agent_load[t->agent]++;
+		q->deliverd_load[t->deliverd]++;
 		m_create(&mb, IMSG_QUEUED_DELIVER, t->id, t->fd);
 		t->fd = -1;
 		m_add_string(&mb, m->env.id);
@@ -402,17 +402,17 @@ sched_dispatch(struct qmsg *m)
 		m_add_u32(&mb, t->nrcpt);
 		for (i = 0; i < t->nrcpt; i++)
 			m_add_string(&mb, m->env.rcpts[t->rcpts[i]]);
-		chan_send(q->agents[t->agent], &mb);
+		chan_send(q->deliverd[t->deliverd], &mb);
 	}
 	free(tasks);
 }
 
 /*
- * Dispatch what is due, DISPATCH_BATCH at a time.  A message whose agent
- * is away or full goes to that agent's wait list, so it neither holds
- * up other destinations nor is looked at again until the agent can
- * take work.  When no agent can, the due messages stay put and the
- * timer waits for the first one not yet due: a result or an agent
+ * Dispatch what is due, DISPATCH_BATCH at a time.  A message whose deliverd
+ * is away or full goes to that deliverd's wait list, so it neither holds
+ * up other destinations nor is looked at again until the deliverd can
+ * take work.  When no deliverd can, the due messages stay put and the
+ * timer waits for the first one not yet due: a result or a deliverd
  * coming back kicks the dispatcher.
  */
 static void
@@ -424,7 +424,7 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 
 	sched_armed_now = 0;
 	while (!q->shutdown && (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
-	    m->env.next_try <= now && sched_any_agent_ok()) {
+	    m->env.next_try <= now && sched_any_deliverd_ok()) {
 		if (++n > DISPATCH_BATCH) {
 			sched_kick();	/* the rest on the next turn */
 			return;
@@ -442,7 +442,7 @@ static void
 sched_task_free(struct task *t)
 {
 	RB_REMOVE(task_tree, &q->tasks, t);
-	q->agent_load[t->agent]--;
+	q->deliverd_load[t->deliverd]--;
 	free(t->domain);
 	free(t->rcpts);
 	free(t);
@@ -488,7 +488,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 }
 
 /*
- * A task's result from agent a.  The frame is decoded whole and checked
+ * A task's result from deliverd a.  The frame is decoded whole and checked
  * against the task before anything changes; -1 is a protocol error.
  */
 int
@@ -503,7 +503,7 @@ sched_result(int a, uint32_t id, struct mreader *r)
 
 	key.id = id;
 	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL ||
-	    t->agent != a || t->gen != q->agent_gens[a]) {
+	    t->deliverd != a || t->gen != q->deliverd_gens[a]) {
 		log_warnx("deliverd[%d]: result for task %u, which it does "
 		    "not hold", a, id);
 		return -1;
@@ -536,14 +536,14 @@ out:
 
 /* A deliverd worker died: its tasks failed temporarily. */
 void
-sched_agent_lost(int agent, uint64_t gen)
+sched_deliverd_lost(int d, uint64_t gen)
 {
 	struct task	*t, *next;
 	struct qmsg	*m;
 	int		 i;
 
 	RB_FOREACH_SAFE(t, task_tree, &q->tasks, next) {
-		if (t->agent != agent || t->gen != gen)
+		if (t->deliverd != d || t->gen != gen)
 			continue;
 		m = t->msg;
 		for (i = 0; i < t->nrcpt; i++)
@@ -557,14 +557,14 @@ sched_agent_lost(int agent, uint64_t gen)
 
 /* A deliverd worker is (back) on a new channel: its waiting messages go. */
 void
-sched_agent_back(int agent)
+sched_deliverd_back(int d)
 {
-	sched_wake(agent, q->agent_max - q->agent_load[agent]);
+	sched_wake(d, q->deliverd_max - q->deliverd_load[d]);
 	sched_kick();
 }
 
 /*
- * The task limit per agent: the descriptors in flight to all agents
+ * The task limit per deliverd: the descriptors in flight to all deliverd processes
  * together stay within half of this process's budget (the spool file
  * pool and the files lent to smtpd take the rest), and within half of
  * deliverd's, whose connections take the other half.
@@ -578,10 +578,10 @@ sched_init(void)
 	RB_INIT(&q->tasks);
 	for (a = 0; a < QUEUED_MAX_DELIVERD; a++)
 		TAILQ_INIT(&q->waiting[a]);
-	q->agent_max = budget / 2 / (q->nagents > 0 ? q->nagents : 1);
-	if (q->agent_max < 8)
-		q->agent_max = 8;
+	q->deliverd_max = budget / 2 / (q->ndeliverd > 0 ? q->ndeliverd : 1);
+	if (q->deliverd_max < 8)
+		q->deliverd_max = 8;
 	log_info("queued: up to %d tasks in flight per delivery agent "
-	    "(open files budget %d)", q->agent_max, budget);
+	    "(open files budget %d)", q->deliverd_max, budget);
 	q->sched_ev = evtimer_new(q->base, sched_timer_cb, NULL);
 }
