@@ -232,7 +232,7 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 	/* input waiting for queued's answer stays bounded */
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_IN_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	if (sd->nsessions > sd->conf->smtpd_max_sessions) {
+	if (sd->nsessions > sd->max_sessions) {
 		session_close_with(s, "421 4.3.2 Too many sessions, try "
 		    "again later");
 		return;

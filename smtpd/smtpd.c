@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -21,6 +22,10 @@
 #include "proc.h"
 #include "smtpd.h"
 #include "wire.h"
+
+#define SMTPD_OVERFLOW		16	/* sessions told 421 beyond the cap */
+#define SMTPD_PAUSE_MS		250	/* accepting pauses this long */
+#define SMTPD_PAUSE_LOG_S	10	/* a pause is said at most this often */
 
 struct smtpd	*sd;
 
@@ -41,10 +46,53 @@ smtpd_maybe_exit(void)
 		event_base_loopexit(sd->base, NULL);
 }
 
-void
-smtpd_session_gone(void)
+/*
+ * Accepting pauses when no descriptor is left (EMFILE, ENFILE) or
+ * when the sessions that are only being told 421 pile up: the
+ * listeners are left alone until a session ends or a short timer
+ * fires, so a waiting connection cannot make the loop spin.  Other
+ * workers go on accepting.
+ */
+static void
+smtpd_accept_pause(const char *why)
 {
-	smtpd_maybe_exit();
+	struct timeval	 tv = { 0, SMTPD_PAUSE_MS * 1000 };
+	time_t		 now = time(NULL);
+	int		 i;
+
+	if (sd->accept_paused)
+		return;
+	sd->accept_paused = 1;
+	for (i = 0; i < sd->nlisten; i++)
+		event_del(sd->listen_ev[i]);
+	evtimer_add(sd->accept_timer, &tv);
+	sd->npaused++;
+	if (now - sd->pause_logged >= SMTPD_PAUSE_LOG_S) {
+		log_warnx("smtpd[%d]: not accepting for a moment: %s "
+		    "(%d sessions; %u pauses since the last report)",
+		    sd->index, why, sd->nsessions, sd->npaused);
+		sd->pause_logged = now;
+		sd->npaused = 0;
+	}
+}
+
+static void
+smtpd_accept_resume(void)
+{
+	int	 i;
+
+	if (!sd->accept_paused || sd->shutdown)
+		return;
+	sd->accept_paused = 0;
+	evtimer_del(sd->accept_timer);
+	for (i = 0; i < sd->nlisten; i++)
+		event_add(sd->listen_ev[i], NULL);
+}
+
+static void
+smtpd_accept_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	smtpd_accept_resume();
 }
 
 static void
@@ -56,17 +104,41 @@ smtpd_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 
 	/* take what is waiting, but let other workers have a share */
 	for (n = 0; n < 32; n++) {
+		if (sd->nsessions >= sd->max_sessions + SMTPD_OVERFLOW) {
+			smtpd_accept_pause("too many sessions");
+			return;
+		}
 		len = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != ECONNABORTED && errno != EINTR)
+			switch (errno) {
+			case EAGAIN:
+			case ECONNABORTED:
+			case EINTR:
+				break;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				smtpd_accept_pause(strerror(errno));
+				break;
+			default:
 				log_warn("accept");
+				break;
+			}
 			return;
 		}
 		session_accept(fd, (struct sockaddr *)&ss, len);
 	}
+}
+
+/* A session ended: room for another, and maybe the last one gone. */
+void
+smtpd_session_gone(void)
+{
+	smtpd_accept_resume();
+	smtpd_maybe_exit();
 }
 
 static int
@@ -157,6 +229,7 @@ smtpd_stop(void)
 	if (sd->shutdown)
 		return;
 	sd->shutdown = 1;
+	evtimer_del(sd->accept_timer);
 	for (i = 0; i < sd->nlisten; i++) {
 		event_del(sd->listen_ev[i]);
 		close(event_get_fd(sd->listen_ev[i]));
@@ -206,6 +279,27 @@ smtpd_tls_init(struct petrel_conf *conf)
 	return ctx;
 }
 
+/*
+ * A session holds its socket and, during DATA, a spool file: the
+ * sessions run at once fit in half the descriptor budget, so the
+ * file queued lends always arrives (a descriptor that cannot be
+ * received would break the channel).
+ */
+static void
+smtpd_session_cap(struct petrel_conf *conf)
+{
+	int	 cap = fd_budget() / 2;
+
+	sd->max_sessions = conf->smtpd_max_sessions;
+	if (cap >= sd->max_sessions)
+		return;
+	sd->max_sessions = cap;
+	if (sd->index == 0)
+		log_info("smtpd: at most %d sessions per worker, not "
+		    "max_sessions = %d: the open files limit allows no more",
+		    cap, conf->smtpd_max_sessions);
+}
+
 void
 smtpd_main(struct proc_args *pa)
 {
@@ -232,6 +326,8 @@ smtpd_main(struct proc_args *pa)
 	proc_child_signals(sd->base, smtpd_stop);
 	proc_test_hook(sd->base, smtpd_test_hook);
 
+	smtpd_session_cap(conf);
+	sd->accept_timer = evtimer_new(sd->base, smtpd_accept_timer, NULL);
 	sd->nlisten = conf->smtpd_nlisten;
 	for (i = 0; i < sd->nlisten; i++) {
 		int	 fd = PROC_LISTEN_FD + i;

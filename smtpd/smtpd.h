@@ -10,6 +10,7 @@
 #include <bsd/sys/tree.h>
 #include <sys/socket.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -80,6 +81,11 @@ struct smtpd {
 	SSL_CTX		*tls_ctx;	/* NULL: no STARTTLS */
 	struct event	*listen_ev[CONF_MAX_LISTEN];
 	int		 nlisten;
+	int		 max_sessions;	/* max_sessions, or less: fd_budget() */
+	int		 accept_paused;
+	struct event	*accept_timer;	/* ends a pause */
+	time_t		 pause_logged;
+	unsigned int	 npaused;	/* pauses since the last log line */
 	struct session_tree sessions;
 	struct session_list parked;
 	uint32_t	 nextid;
