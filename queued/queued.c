@@ -19,6 +19,7 @@
 #include "proc.h"
 #include "queued.h"
 #include "wire.h"
+#include "wirecodec.h"
 
 struct queued	*q;
 
@@ -129,19 +130,13 @@ queued_commit(int w, uint32_t sessid, struct mreader *r)
 {
 	struct commit_job *j;
 	struct inmsg	*m;
-	const char	*id, *helo, *client, *from, *body, *rcpt;
-	uint8_t		 utf8;
-	uint64_t	 size;
-	int64_t		 arrival;
-	uint32_t	 n, i;
+	struct wire_commit wc;
+	const char	*id;
+	uint32_t	 i;
 
-	if (m_get_string(r, &id) == -1 || m_get_string(r, &helo) == -1 ||
-	    m_get_string(r, &client) == -1 || m_get_string(r, &from) == -1 ||
-	    m_get_string(r, &body) == -1 || m_get_u8(r, &utf8) == -1 ||
-	    utf8 > 1 || m_get_u64(r, &size) == -1 ||
-	    m_get_i64(r, &arrival) == -1 || m_get_u32(r, &n) == -1 ||
-	    n == 0 || n > 100000)
+	if (wire_commit_get(r, &wc) == -1)
 		return -1;
+	id = wc.id;
 	j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_RECEIVED;
 	j->done = queued_commit_done;
@@ -149,24 +144,17 @@ queued_commit(int w, uint32_t sessid, struct mreader *r)
 	j->smtpd = w;
 	j->gen = q->smtpd_gens[w];
 	j->sessid = sessid;
-	j->env.helo = xstrdup(helo);
-	j->env.client = xstrdup(client);
-	j->env.from = xstrdup(from);
-	j->env.body = xstrdup(body);
-	j->env.smtputf8 = utf8;
-	j->env.size = size;
-	j->env.arrival = arrival;
-	for (i = 0; i < n; i++) {
-		if (m_get_string(r, &rcpt) == -1)
-			break;
-		if (envelope_add_rcpt(&j->env, rcpt, 0) == -1)
+	j->env.helo = xstrdup(wc.helo);
+	j->env.client = xstrdup(wc.client);
+	j->env.from = xstrdup(wc.from);
+	j->env.body = xstrdup(wc.body);
+	j->env.smtputf8 = wc.smtputf8;
+	j->env.size = wc.size;
+	j->env.arrival = wc.arrival;
+	for (i = 0; i < wc.nrcpt; i++)
+		if (envelope_add_rcpt(&j->env, wc.rcpts[i], 0) == -1)
 			fatal("envelope_add_rcpt");
-	}
-	if (i < n || m_end(r) == -1) {
-		envelope_clear(&j->env);
-		free(j);
-		return -1;
-	}
+	wire_commit_clear(&wc);
 	strlcpy(j->env.id, j->id, sizeof(j->env.id));
 
 	m = inmsg_find(id);

@@ -39,6 +39,7 @@
 #include "smtp.h"
 #include "util.h"
 #include "wire.h"
+#include "wirecodec.h"
 
 #define DISPATCH_BATCH	1000	/* due messages handled per loop turn */
 #define DISPATCH_FD_WAIT	5	/* s, after running out of descriptors */
@@ -321,6 +322,8 @@ sched_dispatch(struct qmsg *m)
 {
 	struct task	*t, **tasks;
 	struct mbuf	 mb;
+	struct wire_deliver wd;
+	const char	**rcpts;
 	int		 ntask = 0, i, k, fd;
 
 	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
@@ -384,6 +387,14 @@ sched_dispatch(struct qmsg *m)
 		return;
 	}
 	sched_unschedule(m);
+	rcpts = xcalloc(m->env.nrcpt, sizeof(*rcpts));
+	memset(&wd, 0, sizeof(wd));
+	wd.id = m->env.id;
+	wd.from = m->env.from;
+	wd.body = m->env.body;
+	wd.smtputf8 = m->env.smtputf8;
+	wd.size = m->env.size;
+	wd.rcpts = rcpts;
 	for (k = 0; k < ntask; k++) {
 		t = tasks[k];
 		t->id = ++q->nexttask;
@@ -391,19 +402,16 @@ sched_dispatch(struct qmsg *m)
 		RB_INSERT(task_tree, &q->tasks, t);
 		m->inflight++;
 		q->deliverd_load[t->deliverd]++;
+		wd.domain = t->domain;
+		wd.nrcpt = t->nrcpt;
+		for (i = 0; i < t->nrcpt; i++)
+			rcpts[i] = m->env.rcpts[t->rcpts[i]];
 		m_create(&mb, IMSG_QUEUED_DELIVER, t->id, t->fd);
 		t->fd = -1;
-		m_add_string(&mb, m->env.id);
-		m_add_string(&mb, t->domain);
-		m_add_string(&mb, m->env.from);
-		m_add_string(&mb, m->env.body);
-		m_add_u8(&mb, m->env.smtputf8);
-		m_add_u64(&mb, m->env.size);
-		m_add_u32(&mb, t->nrcpt);
-		for (i = 0; i < t->nrcpt; i++)
-			m_add_string(&mb, m->env.rcpts[t->rcpts[i]]);
+		wire_deliver_add(&mb, &wd);
 		chan_send(q->deliverd[t->deliverd], &mb);
 	}
+	free(rcpts);
 	free(tasks);
 }
 
@@ -488,50 +496,41 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 }
 
 /*
- * A task's result from deliverd a.  The frame is decoded whole and checked
+ * A task's result from deliverd d.  The frame is decoded whole and checked
  * against the task before anything changes; -1 is a protocol error.
  */
 int
-sched_result(int a, uint32_t id, struct mreader *r)
+sched_result(int d, uint32_t id, struct mreader *r)
 {
 	struct task	 key, *t;
 	struct qmsg	*m;
-	const char	*relay, *tls, **resp = NULL;
-	uint8_t		*st = NULL;
-	uint32_t	 n, i;
-	int		 ok = -1;
+	struct wire_result wr;
+	uint32_t	 i;
 
 	key.id = id;
 	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL ||
-	    t->deliverd != a || t->gen != q->deliverd_gens[a]) {
+	    t->deliverd != d || t->gen != q->deliverd_gens[d]) {
 		log_warnx("deliverd[%d]: result for task %u, which it does "
-		    "not hold", a, id);
+		    "not hold", d, id);
 		return -1;
 	}
-	if (m_get_string(r, &relay) == -1 || m_get_string(r, &tls) == -1 ||
-	    m_get_u32(r, &n) == -1 || n != (uint32_t)t->nrcpt)
+	if (wire_result_get(r, &wr) == -1)
 		return -1;
-	st = xcalloc(n, sizeof(*st));
-	resp = xcalloc(n, sizeof(*resp));
-	for (i = 0; i < n; i++)
-		if (m_get_u8(r, &st[i]) == -1 || st[i] > RCPT_PERMFAIL ||
-		    m_get_string(r, &resp[i]) == -1)
-			goto out;
-	if (m_end(r) == -1)
-		goto out;
+	if (wr.nrcpt != (uint32_t)t->nrcpt) {
+		wire_result_clear(&wr);
+		return -1;
+	}
 	m = t->msg;
-	for (i = 0; i < n; i++)
-		sched_rcpt_result(m, t->rcpts[i], st[i], relay, tls, resp[i]);
+	for (i = 0; i < wr.nrcpt; i++)
+		sched_rcpt_result(m, t->rcpts[i], wr.status[i], wr.relay,
+		    wr.tls, wr.response[i]);
+	wire_result_clear(&wr);
 	sched_task_free(t);
 	if (--m->inflight == 0)
 		sched_settle(m);
-	sched_wake(a, 1);
+	sched_wake(d, 1);
 	sched_kick();
-	ok = 0;
-out:
-	free(st);
-	free(resp);
-	return ok;
+	return 0;
 }
 
 /* A deliverd worker died: its tasks failed temporarily. */

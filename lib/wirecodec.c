@@ -1,0 +1,180 @@
+/*
+ * wirecodec.c - the frames with an envelope or a list of recipients,
+ * built and read in one place each.  See wirecodec.h and wire.h.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+#include "wirecodec.h"
+
+static int
+body_ok(const char *b)
+{
+	return strcmp(b, "7BIT") == 0 || strcmp(b, "8BITMIME") == 0;
+}
+
+/* n strings into a new array; -1 on a short frame or a bad count. */
+static int
+get_strings(struct mreader *r, uint32_t n, const char ***out)
+{
+	const char	**v;
+	uint32_t	  i;
+
+	*out = NULL;
+	if (n == 0 || n > WIRE_MAX_RCPT)
+		return -1;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (m_get_string(r, &v[i]) == -1) {
+			free(v);
+			return -1;
+		}
+	*out = v;
+	return 0;
+}
+
+void
+wire_commit_add(struct mbuf *m, const struct wire_commit *w)
+{
+	uint32_t	 i;
+
+	m_add_string(m, w->id);
+	m_add_string(m, w->helo);
+	m_add_string(m, w->client);
+	m_add_string(m, w->from);
+	m_add_string(m, w->body);
+	m_add_u8(m, w->smtputf8 != 0);
+	m_add_u64(m, w->size);
+	m_add_i64(m, w->arrival);
+	m_add_u32(m, w->nrcpt);
+	for (i = 0; i < w->nrcpt; i++)
+		m_add_string(m, w->rcpts[i]);
+}
+
+int
+wire_commit_get(struct mreader *r, struct wire_commit *w)
+{
+	uint8_t	 u8;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_string(r, &w->id) == -1 || m_get_string(r, &w->helo) == -1 ||
+	    m_get_string(r, &w->client) == -1 ||
+	    m_get_string(r, &w->from) == -1 ||
+	    m_get_string(r, &w->body) == -1 || !body_ok(w->body) ||
+	    m_get_u8(r, &u8) == -1 || u8 > 1 ||
+	    m_get_u64(r, &w->size) == -1 || m_get_i64(r, &w->arrival) == -1 ||
+	    m_get_u32(r, &w->nrcpt) == -1 ||
+	    get_strings(r, w->nrcpt, &w->rcpts) == -1)
+		return -1;
+	w->smtputf8 = u8;
+	if (m_end(r) == -1) {
+		wire_commit_clear(w);
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_commit_clear(struct wire_commit *w)
+{
+	free(w->rcpts);
+	w->rcpts = NULL;
+}
+
+void
+wire_deliver_add(struct mbuf *m, const struct wire_deliver *w)
+{
+	uint32_t	 i;
+
+	m_add_string(m, w->id);
+	m_add_string(m, w->domain);
+	m_add_string(m, w->from);
+	m_add_string(m, w->body);
+	m_add_u8(m, w->smtputf8 != 0);
+	m_add_u64(m, w->size);
+	m_add_u32(m, w->nrcpt);
+	for (i = 0; i < w->nrcpt; i++)
+		m_add_string(m, w->rcpts[i]);
+}
+
+int
+wire_deliver_get(struct mreader *r, struct wire_deliver *w)
+{
+	uint8_t	 u8;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_string(r, &w->id) == -1 ||
+	    m_get_string(r, &w->domain) == -1 ||
+	    m_get_string(r, &w->from) == -1 ||
+	    m_get_string(r, &w->body) == -1 || !body_ok(w->body) ||
+	    m_get_u8(r, &u8) == -1 || u8 > 1 ||
+	    m_get_u64(r, &w->size) == -1 || m_get_u32(r, &w->nrcpt) == -1 ||
+	    get_strings(r, w->nrcpt, &w->rcpts) == -1)
+		return -1;
+	w->smtputf8 = u8;
+	if (m_end(r) == -1) {
+		wire_deliver_clear(w);
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_deliver_clear(struct wire_deliver *w)
+{
+	free(w->rcpts);
+	w->rcpts = NULL;
+}
+
+void
+wire_result_add(struct mbuf *m, const struct wire_result *w)
+{
+	uint32_t	 i;
+
+	m_add_string(m, w->relay);
+	m_add_string(m, w->tls);
+	m_add_u32(m, w->nrcpt);
+	for (i = 0; i < w->nrcpt; i++) {
+		m_add_u8(m, w->status[i]);
+		m_add_string(m, w->response[i]);
+	}
+}
+
+int
+wire_result_get(struct mreader *r, struct wire_result *w)
+{
+	uint32_t	 i;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_string(r, &w->relay) == -1 || m_get_string(r, &w->tls) == -1 ||
+	    m_get_u32(r, &w->nrcpt) == -1 || w->nrcpt == 0 ||
+	    w->nrcpt > WIRE_MAX_RCPT)
+		return -1;
+	if ((w->status = calloc(w->nrcpt, 1)) == NULL ||
+	    (w->response = calloc(w->nrcpt, sizeof(char *))) == NULL)
+		goto bad;
+	for (i = 0; i < w->nrcpt; i++)
+		if (m_get_u8(r, &w->status[i]) == -1 ||
+		    w->status[i] > RCPT_PERMFAIL ||
+		    m_get_string(r, &w->response[i]) == -1)
+			goto bad;
+	if (m_end(r) == -1)
+		goto bad;
+	return 0;
+bad:
+	wire_result_clear(w);
+	return -1;
+}
+
+void
+wire_result_clear(struct wire_result *w)
+{
+	free(w->status);
+	free(w->response);
+	w->status = NULL;
+	w->response = NULL;
+}

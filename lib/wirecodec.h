@@ -1,0 +1,60 @@
+/*
+ * wirecodec.h - each frame of wire.h that carries more than a field or
+ * two is built by one function and read back by one, over the typed
+ * codec (as OpenSMTPD's m_add_envelope/m_get_envelope), so its layout
+ * lives in one place and its reader checks everything.
+ *
+ * A reader fills a struct whose strings point into the frame (valid
+ * until the next read on the channel) and whose arrays are allocated;
+ * wire_*_clear() frees them.  It returns -1 on anything malformed,
+ * including bytes left over: a protocol error.
+ */
+#ifndef PETREL_WIRECODEC_H
+#define PETREL_WIRECODEC_H
+
+#include <stdint.h>
+
+#include "imsg.h"
+
+#define WIRE_MAX_RCPT	100000
+
+/* IMSG_SMTPD_MSG_COMMIT */
+struct wire_commit {
+	const char	 *id, *helo, *client, *from;
+	const char	 *body;		/* "7BIT" or "8BITMIME" */
+	int		  smtputf8;
+	uint64_t	  size;
+	int64_t		  arrival;
+	uint32_t	  nrcpt;
+	const char	**rcpts;
+};
+
+/* IMSG_QUEUED_DELIVER */
+struct wire_deliver {
+	const char	 *id, *domain, *from;
+	const char	 *body;
+	int		  smtputf8;
+	uint64_t	  size;
+	uint32_t	  nrcpt;
+	const char	**rcpts;
+};
+
+/* IMSG_DELIVERD_RESULT */
+struct wire_result {
+	const char	 *relay, *tls;
+	uint32_t	  nrcpt;
+	uint8_t		 *status;	/* RCPT_* */
+	const char	**response;
+};
+
+void	 wire_commit_add(struct mbuf *, const struct wire_commit *);
+int	 wire_commit_get(struct mreader *, struct wire_commit *);
+void	 wire_commit_clear(struct wire_commit *);
+void	 wire_deliver_add(struct mbuf *, const struct wire_deliver *);
+int	 wire_deliver_get(struct mreader *, struct wire_deliver *);
+void	 wire_deliver_clear(struct wire_deliver *);
+void	 wire_result_add(struct mbuf *, const struct wire_result *);
+int	 wire_result_get(struct mreader *, struct wire_result *);
+void	 wire_result_clear(struct wire_result *);
+
+#endif
