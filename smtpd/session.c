@@ -1,6 +1,6 @@
 /*
  * session.c - one SMTP server session (RFC 5321 with PIPELINING,
- * SIZE, 8BITMIME, ENHANCEDSTATUSCODES).
+ * SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES).
  *
  * Commands are taken from the input buffer one line at a time, so a
  * pipelined batch is answered in order and its replies leave in one
