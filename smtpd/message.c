@@ -19,6 +19,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "wire.h"
+#include "wirecodec.h"
 
 #define MESSAGE_OBUF		(64 * 1024)
 #define MESSAGE_HOPS_MAX	50	/* Received: lines, as Postfix's
@@ -170,20 +171,16 @@ static void
 message_send_commit(struct session *s)
 {
 	struct mbuf	 m;
-	int		 i;
+	struct wire_commit c = {
+		.id = s->msgid, .helo = s->helo, .client = s->addr,
+		.from = s->from, .body = s->body8 ? "8BITMIME" : "7BIT",
+		.smtputf8 = s->smtputf8, .size = s->size,
+		.arrival = s->arrival, .nrcpt = s->nrcpt,
+		.rcpts = (const char **)s->rcpts,
+	};
 
 	m_create(&m, IMSG_SMTPD_MSG_COMMIT, s->id, -1);
-	m_add_string(&m, s->msgid);
-	m_add_string(&m, s->helo);
-	m_add_string(&m, s->addr);
-	m_add_string(&m, s->from);
-	m_add_string(&m, s->body8 ? "8BITMIME" : "7BIT");
-	m_add_u8(&m, s->smtputf8);
-	m_add_u64(&m, s->size);
-	m_add_i64(&m, s->arrival);
-	m_add_u32(&m, s->nrcpt);
-	for (i = 0; i < s->nrcpt; i++)
-		m_add_string(&m, s->rcpts[i]);
+	wire_commit_add(&m, &c);
 	smtpd_queue_send(&m);
 }
 
