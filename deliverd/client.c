@@ -5,9 +5,17 @@
  * server offers PIPELINING, until max_deliveries_per_connection or
  * idle_timeout.
  *
+ * Which command goes when, and what each reply means for each
+ * recipient, is txn.c's; this file does the I/O and the timeouts.
+ * Replies are assembled line by line by smtp_reply_add() (lib/smtp.c).
+ *
  * The message text lies in the spool in wire form (CRLF, dot-stuffed),
- * so it goes from the spool fd to the socket as it is (evbuffer_add_file
- * uses sendfile where it can), followed by the final dot.
+ * so it goes from the spool fd to the socket as it is (a file segment:
+ * sendfile where it can), followed by the final dot.
+ *
+ * Connections of all sites together stay within deliverd's descriptor
+ * budget (see site_kick); a socket that cannot be had (EMFILE) is not
+ * the host's fault: the task waits for a moment (conn_no_fd).
  *
  * Callbacks are deferred (BEV_OPT_DEFER_CALLBACKS): none runs inside
  * another, so a connection may be freed from any of them.
@@ -20,7 +28,6 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <ifaddrs.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,95 +48,10 @@
 #define REPLY_LINE_MAX	4096
 
 static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_connect(struct conn *);
-static void	conn_begin(struct conn *);
-
-/* --- the loop guard ------------------------------------------------- */
-
-static struct sockaddr_storage self_addrs[64];
-static int	nself;
-
-/* This host's addresses, read before the chroot. */
-void
-conn_init_self(void)
-{
-	struct ifaddrs	*ifa, *i;
-
-	if (getifaddrs(&ifa) == -1) {
-		log_warn("getifaddrs");
-		return;
-	}
-	for (i = ifa; i != NULL && nself < 64; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
-		    i->ifa_addr->sa_family != AF_INET6))
-			continue;
-		memcpy(&self_addrs[nself++], i->ifa_addr,
-		    i->ifa_addr->sa_family == AF_INET ?
-		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-	}
-	freeifaddrs(ifa);
-}
-
-static int
-addr_is_local(const struct sockaddr *sa)
-{
-	int	 i;
-
-	if (sa->sa_family == AF_INET &&
-	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127)
-		return 1;
-	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
-	    &((const struct sockaddr_in6 *)sa)->sin6_addr))
-		return 1;
-	for (i = 0; i < nself; i++) {
-		const struct sockaddr *s = (struct sockaddr *)&self_addrs[i];
-
-		if (s->sa_family != sa->sa_family)
-			continue;
-		if (sa->sa_family == AF_INET &&
-		    ((const struct sockaddr_in *)s)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)sa)->sin_addr.s_addr)
-			return 1;
-		if (sa->sa_family == AF_INET6 &&
-		    !memcmp(&((const struct sockaddr_in6 *)s)->sin6_addr,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, 16))
-			return 1;
-	}
-	return 0;
-}
-
-/* Is this next hop one of our own listeners?  (Postfix: "loops back") */
-int
-conn_is_self(const struct sockaddr *sa)
-{
-	struct petrel_conf *cf = dd->conf;
-	int		 i;
-
-	for (i = 0; i < cf->smtpd_nlisten; i++) {
-		const struct sockaddr *l = (struct sockaddr *)&cf->smtpd_listen[i];
-		int		 wild = 0;
-		in_port_t	 lp, p;
-
-		if (l->sa_family == AF_INET) {
-			lp = ((const struct sockaddr_in *)l)->sin_port;
-			wild = ((const struct sockaddr_in *)l)->sin_addr.s_addr ==
-			    htonl(INADDR_ANY);
-		} else {
-			lp = ((const struct sockaddr_in6 *)l)->sin6_port;
-			wild = IN6_IS_ADDR_UNSPECIFIED(
-			    &((const struct sockaddr_in6 *)l)->sin6_addr);
-		}
-		p = sa->sa_family == AF_INET ?
-		    ((const struct sockaddr_in *)sa)->sin_port :
-		    ((const struct sockaddr_in6 *)sa)->sin6_port;
-		if (p != lp)
-			continue;
-		if (wild ? addr_is_local(sa) : sa_equal(l, sa))
-			return 1;
-	}
-	return 0;
-}
+static int	conn_begin(struct conn *);
 
 /* --- connection life ----------------------------------------------- */
 
@@ -162,16 +84,58 @@ conn_close(struct conn *c)
 
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconn--;
+	dd->nconn--;
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
+	txn_end(&c->txn);
 	if (c->in_read)
 		c->dead = 1;	/* conn_read_cb frees it */
 	else
 		free(c);
 	/* a connection slot is free: waiting tasks may use it */
 	site_kick(d);
+	deliverd_conn_closed();
+}
+
+/*
+ * The transaction broke off (timeout, lost connection, protocol
+ * error): every recipient without an outcome fails temporarily with
+ * c->last_error, and the connection closes.  The socket goes first:
+ * the task's spool fd may still be queued for sending.
+ */
+static void
+conn_fail(struct conn *c)
+{
+	struct dtask	*t = c->task;
+
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	c->task = NULL;
+	if (t != NULL)
+		task_fail_all(t, RCPT_TEMPFAIL, c->last_error, c->relay);
+	conn_close(c);
+}
+
+/*
+ * The server broke the protocol: the session cannot be trusted, so the
+ * transaction fails for now and the connection closes.
+ */
+static void
+conn_protocol_error(struct conn *c, const char *what, const char *reply)
+{
+	char	 q1[512], q2[512];
+
+	snprintf(c->last_error, sizeof(c->last_error),
+	    "4.5.0 conversation with %s: protocol error: %s%s%s", c->relay,
+	    what, *reply ? ": " : "", reply);
+	log_warnx("site=%s relay=%s: protocol error, closing: reason=\"%s\"",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	    log_quote(c->last_error, q2, sizeof(q2)));
+	conn_fail(c);
 }
 
 struct conn *
@@ -182,8 +146,10 @@ conn_new(struct site *d, struct dtask *t)
 	c = xcalloc(1, sizeof(*c));
 	c->site = d;
 	c->task = t;
+	c->txn.done = 1;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconn++;
+	dd->nconn++;
 	conn_connect(c);
 	return c;
 }
@@ -198,7 +164,7 @@ conn_exhausted(struct conn *c)
 	struct site	*d = c->site;
 	struct dtask	*t;
 	struct conn	*other;
-	char		 why[600];
+	char		 why[600], q1[512], q2[700];
 
 	if (strncmp(c->last_error, "4.", 2) == 0 ||
 	    (c->last_error[0] >= '2' && c->last_error[0] <= '5' &&
@@ -206,6 +172,8 @@ conn_exhausted(struct conn *c)
 		strlcpy(why, c->last_error, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "4.4.1 %s", c->last_error);
+	log_quote(d->name, q1, sizeof(q1));
+	log_quote(why, q2, sizeof(q2));
 	t = c->task;
 	c->task = NULL;
 	TAILQ_FOREACH(other, &d->conns, entry)
@@ -217,8 +185,8 @@ conn_exhausted(struct conn *c)
 		 * Other connections to the site work (this one may have hit
 		 * a per-client connection limit): the task waits for them.
 		 */
-		log_info("site=%s: %s; holding at %d connections for a "
-		    "while", d->name, why, d->nconn - 1);
+		log_info("site=%s reason=\"%s\": holding at %d connections "
+		    "for a while", q1, q2, d->nconn - 1);
 		d->cap = d->nconn - 1;
 		d->cap_time = time(NULL);
 		TAILQ_INSERT_HEAD(&d->ready, t, entry);
@@ -226,13 +194,13 @@ conn_exhausted(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	log_info("site=%s event=Unreachable reason=\"%s\"", d->name, why);
+	log_info("site=%s event=Unreachable reason=\"%s\"", q1, q2);
 	if (t != NULL)
-		task_fail_all(t, RCPT_TEMPFAIL, why);
+		task_fail_all(t, RCPT_TEMPFAIL, why, "");
 	while ((t = TAILQ_FIRST(&d->ready)) != NULL) {
 		TAILQ_REMOVE(&d->ready, t, entry);
 		d->nready--;
-		task_fail_all(t, RCPT_TEMPFAIL, why);
+		task_fail_all(t, RCPT_TEMPFAIL, why, "");
 	}
 	conn_close(c);
 }
@@ -246,12 +214,14 @@ static void
 conn_advance(struct conn *c, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 q1[512], q2[512];
 
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
 	va_end(ap);
-	log_debug("site=%s relay=%s: %s", c->site->name, c->relay,
-	    c->last_error);
+	log_debug("site=%s relay=%s: reason=\"%s\"",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	    log_quote(c->last_error, q2, sizeof(q2)));
 	if (c->task == NULL) {
 		/* an idle connection went bad: nothing to carry elsewhere */
 		conn_close(c);
@@ -265,13 +235,34 @@ conn_advance(struct conn *c, const char *fmt, ...)
 	conn_connect(c);
 }
 
+/*
+ * Out of descriptors (EMFILE, ENFILE): not the host's fault.  The task
+ * goes back to the head of its site's queue and is tried again when
+ * deliverd's short pause ends.
+ */
+static void
+conn_no_fd(struct conn *c)
+{
+	struct site	*d = c->site;
+	struct dtask	*t = c->task;
+
+	c->task = NULL;
+	if (t != NULL) {
+		TAILQ_INSERT_HEAD(&d->ready, t, entry);
+		d->nready++;
+	}
+	deliverd_fd_shortage("socket");
+	conn_close(c);
+}
+
 static void
 conn_connect(struct conn *c)
 {
 	struct dns_result *res = &c->site->res;
 	struct dns_host	*h;
 	struct sockaddr	*sa;
-	char		 ip[INET6_ADDRSTRLEN];
+	char		 ip[INET6_ADDRSTRLEN], q[512];
+	int		 fd;
 
 	for (;;) {
 		if (c->host >= res->nhosts) {
@@ -286,28 +277,46 @@ conn_connect(struct conn *c)
 		}
 		sa = (struct sockaddr *)&h->addrs[c->addr];
 		sa_to_text(sa, ip, sizeof(ip));
-		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u", h->name, ip,
+		/* the name came from DNS: any byte may be in it */
+		snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u",
+		    log_quote(h->name, q, sizeof(q)), ip,
 		    ntohs(sa->sa_family == AF_INET ?
 		    ((struct sockaddr_in *)sa)->sin_port :
 		    ((struct sockaddr_in6 *)sa)->sin6_port));
 		if (conn_is_self(sa)) {
+			char	 q2[512];
+
 			snprintf(c->last_error, sizeof(c->last_error),
 			    "4.4.6 mail for %s loops back to myself (%s)",
 			    c->site->name, c->relay);
-			log_warnx("site=%s: %s", c->site->name, c->last_error);
+			log_warnx("site=%s reason=\"%s\"",
+			    log_quote(c->site->name, q, sizeof(q)),
+			    log_quote(c->last_error, q2, sizeof(q2)));
 			c->addr++;
 			continue;
 		}
 		break;
 	}
 	c->state = C_CONNECTING;
-	c->pipelining = c->size_ext = 0;
-	c->replylen = 0;
-	c->bev = bufferevent_socket_new(dd->base, -1,
+	c->pipelining = c->size_ext = c->ext_8bitmime = c->ext_smtputf8 = 0;
+	smtp_reply_reset(&c->reply);
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			conn_no_fd(c);
+			return;
+		}
+		conn_advance(c, "socket for %s: %s", c->relay, strerror(errno));
+		return;
+	}
+	c->bev = bufferevent_socket_new(dd->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL)
 		fatalx("bufferevent_socket_new");
-	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
 	conn_timeout(c, c->site->eg.connect_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(c->bev, sa, h->addrlens[c->addr]) == -1)
@@ -324,218 +333,277 @@ conn_quit(struct conn *c)
 	conn_timeout(c, 5);
 }
 
+/*
+ * Give the connection its next task, as long as there are any and it
+ * may take more; else QUIT or idle.  A task whose recipients were all
+ * decided before the transaction (see conn_begin) is finished here.
+ */
+static void
+conn_run(struct conn *c)
+{
+	struct site	*d = c->site;
+	struct dtask	*t;
+
+	for (;;) {
+		if (c->task == NULL) {
+			if (dd->shutdown || c->closing ||
+			    c->deliveries >= d->eg.max_deliveries_per_connection) {
+				conn_quit(c);
+				site_kick(d);	/* the rest get a new connection */
+				return;
+			}
+			if ((t = TAILQ_FIRST(&d->ready)) == NULL) {
+				c->state = C_IDLE;
+				conn_timeout(c, d->eg.idle_timeout);
+				return;
+			}
+			TAILQ_REMOVE(&d->ready, t, entry);
+			d->nready--;
+			c->task = t;
+		}
+		if (conn_begin(c) == 0)
+			return;
+		t = c->task;
+		c->task = NULL;
+		task_finish(t, c->relay);
+	}
+}
+
 /* The transaction is over: report, then the next task or idle. */
 static void
 conn_task_done(struct conn *c)
 {
 	struct dtask	*t = c->task;
-	struct site	*d = c->site;
 
 	c->task = NULL;
 	c->deliveries++;
-	c->rset_done = 0;
+	c->need_rset = c->txn.need_rset;
+	if (c->txn.closing)
+		c->closing = 1;	/* 421: the server ends the session */
+	txn_end(&c->txn);
 	task_finish(t, c->relay);
-	if (dd->shutdown || c->closing ||
-	    c->deliveries >= d->eg.max_deliveries_per_connection) {
-		conn_quit(c);
-		site_kick(d);	/* the rest get a new connection */
+	if (!c->closing &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		/* more came than was asked for: the rest is not a reply */
+		conn_protocol_error(c, "a reply with no command outstanding",
+		    "");
 		return;
 	}
-	if ((t = TAILQ_FIRST(&d->ready)) != NULL) {
-		TAILQ_REMOVE(&d->ready, t, entry);
-		d->nready--;
-		conn_take(c, t);
-		return;
-	}
-	c->state = C_IDLE;
-	conn_timeout(c, d->eg.idle_timeout);
+	conn_run(c);
 }
 
 void
 conn_take(struct conn *c, struct dtask *t)
 {
 	c->task = t;
-	conn_begin(c);
+	conn_run(c);
+}
+
+/* Anything beyond ASCII (smtpd let only well-formed UTF-8 in). */
+static int
+is_ascii(const char *s)
+{
+	return smtp_utf8_check(s) == 0;
+}
+
+/*
+ * RFC 6531 3.4: an address that is not ASCII goes only to a server
+ * that offers SMTPUTF8.  Without it, a non-ASCII sender fails every
+ * recipient, a non-ASCII recipient fails itself, for good (5.6.7);
+ * there is no downgrade.  Message headers are not looked at: an ASCII
+ * envelope goes without the SMTPUTF8 parameter.
+ */
+static void
+conn_check_utf8(struct conn *c)
+{
+	struct dtask	*t = c->task;
+	char		 why[512];
+	int		 i, from8;
+
+	if (c->ext_smtputf8)
+		return;
+	from8 = !is_ascii(t->from);
+	snprintf(why, sizeof(why), "5.6.7 SMTPUTF8 not offered by %s",
+	    c->relay);
+	for (i = 0; i < t->nrcpt; i++) {
+		if (t->response[i] != NULL || (!from8 && is_ascii(t->rcpts[i])))
+			continue;
+		t->status[i] = RCPT_PERMFAIL;
+		t->response[i] = xstrdup(why);
+	}
+}
+
+static void
+conn_send_mail(struct conn *c)
+{
+	struct dtask	*t = c->task;
+	char		 size[32] = "";
+	int		 i, utf8 = t->smtputf8 || !is_ascii(t->from);
+
+	for (i = 0; i < t->nrcpt && !utf8; i++)
+		utf8 = !is_ascii(t->rcpts[i]);
+	if (c->size_ext)
+		snprintf(size, sizeof(size), " SIZE=%" PRIu64, t->size);
+	conn_send(c, "MAIL FROM:<%s>%s%s%s", t->from, size,
+	    t->body8 && c->ext_8bitmime ? " BODY=8BITMIME" : "",
+	    utf8 && c->ext_smtputf8 ? " SMTPUTF8" : "");
+}
+
+/*
+ * The message text goes from the spool fd to the socket (sendfile
+ * where it can); the task keeps the fd, which outlives the socket (see
+ * conn_fail).  Returns -1 when the spool cannot be read: the
+ * transaction fails and the connection is gone.
+ */
+static int
+conn_send_body(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer_file_segment *seg = NULL;
+	struct stat	 st;
+
+	if (fstat(c->task->fd, &st) == -1 || (st.st_size > 0 &&
+	    ((seg = evbuffer_file_segment_new(c->task->fd, 0, st.st_size,
+	    0)) == NULL || evbuffer_add_file_segment(out, seg, 0, -1) == -1))) {
+		/* cannot read our own spool: the server gets no dot */
+		log_warn("id=%s: cannot send message text", c->task->msgid);
+		if (seg != NULL)
+			evbuffer_file_segment_free(seg);
+		strlcpy(c->last_error, "4.3.0 cannot read the message from "
+		    "the spool", sizeof(c->last_error));
+		conn_fail(c);
+		return -1;
+	}
+	if (seg != NULL)
+		evbuffer_file_segment_free(seg);	/* the buffer holds it */
+	evbuffer_add(out, ".\r\n", 3);
+	return 0;
+}
+
+/*
+ * The timeout for what the transaction waits on.  While the text is
+ * being written only the write side is timed: data_timeout without a
+ * byte leaving (libevent's write timeout runs only while output is
+ * pending, and restarts on every write); the reply to the dot then
+ * gets data_dot_timeout.
+ */
+static void
+conn_txn_timeout(struct conn *c)
+{
+	struct egress	*eg = &c->site->eg;
+	struct timeval	 tv = { eg->data_timeout, 0 };
+	int		 secs = eg->mail_from_timeout;
+
+	if (c->txn.writing) {
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
+		return;
+	}
+	switch (txn_waiting(&c->txn)) {
+	case TXN_RCPT:
+		secs = eg->rcpt_to_timeout;
+		break;
+	case TXN_DATA:
+		secs = eg->data_timeout;
+		break;
+	case TXN_TEXT:
+	case TXN_DOT:
+		secs = eg->data_dot_timeout;
+		break;
+	default:
+		break;
+	}
+	conn_timeout(c, secs);
+}
+
+/* Send what the transaction asks for.  -1: the connection is gone. */
+static int
+conn_send_next(struct conn *c)
+{
+	struct dtask	*t = c->task;
+	enum txn_cmd	 cmd;
+	int		 i;
+
+	while ((cmd = txn_next(&c->txn, &i)) != TXN_NONE) {
+		switch (cmd) {
+		case TXN_RSET:
+			conn_send(c, "RSET");
+			break;
+		case TXN_MAIL:
+			conn_send_mail(c);
+			break;
+		case TXN_RCPT:
+			conn_send(c, "RCPT TO:<%s>", t->rcpts[i]);
+			break;
+		case TXN_DATA:
+			conn_send(c, "DATA");
+			break;
+		case TXN_TEXT:
+			if (conn_send_body(c) == -1)
+				return -1;
+			break;
+		case TXN_DOT:
+			/* RFC 2920: nobody to send to; end the empty text */
+			evbuffer_add(bufferevent_get_output(c->bev), ".\r\n",
+			    3);
+			break;
+		case TXN_NONE:
+			break;
+		}
+	}
+	conn_txn_timeout(c);
+	return 0;
 }
 
 /*
  * Start the task's transaction.  On a reused connection RSET comes
  * first (enable_rset, as KumoMTA does; always after a transaction that
- * did not end cleanly): pipelined with MAIL, RCPT and DATA when the
- * server offers PIPELINING, else on its own.
+ * did not end cleanly).  Returns 1 when no recipient is left to try
+ * (the task is then finished by the caller), else 0.
  */
-static void
+static int
 conn_begin(struct conn *c)
 {
 	struct dtask	*t = c->task;
-	struct stat	 st;
-	int		 i, rset;
+	int		 rset;
 
-	rset = !c->rset_done && (c->need_rset ||
-	    (c->deliveries > 0 && c->site->eg.enable_rset));
-	if (rset && !c->pipelining) {
-		conn_send(c, "RSET");
-		c->state = C_RSET;
-		conn_timeout(c, c->site->eg.mail_from_timeout);
-		return;
+	conn_check_utf8(c);
+	rset = c->need_rset || (c->deliveries > 0 && c->site->eg.enable_rset);
+	if (txn_begin(&c->txn, t->nrcpt, t->status, t->response,
+	    c->pipelining, rset) == 0) {
+		txn_end(&c->txn);
+		return 1;
 	}
 	c->state = C_TRANSACTION;
-	c->phase = rset ? -1 : 0;
 	c->need_rset = 0;
-	c->mail_failed = 0;
-	c->naccepted = 0;
-	memset(t->accepted, 0, t->nrcpt);
-	if (rset)
-		conn_send(c, "RSET");
-	if (c->size_ext && fstat(t->fd, &st) == 0)
-		conn_send(c, "MAIL FROM:<%s> SIZE=%jd", t->from,
-		    (intmax_t)st.st_size);
-	else
-		conn_send(c, "MAIL FROM:<%s>", t->from);
-	if (c->pipelining) {
-		for (i = 0; i < t->nrcpt; i++)
-			conn_send(c, "RCPT TO:<%s>", t->rcpts[i]);
-		conn_send(c, "DATA");
-	}
-	conn_timeout(c, c->site->eg.mail_from_timeout);
+	conn_send_next(c);
+	return 0;
 }
 
+/* A reply within a transaction. */
 static void
-conn_send_body(struct conn *c)
+conn_txn_reply(struct conn *c, int code, const char *reply)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	struct stat	 st;
-	int		 fd;
+	struct site	*d = c->site;
 
-	if (fstat(c->task->fd, &st) == -1 || (fd = dup(c->task->fd)) == -1 ||
-	    (st.st_size > 0 && evbuffer_add_file(out, fd, 0, st.st_size) == -1)) {
-		/* cannot read our own spool: tell the server to drop it */
-		log_warn("id=%s: cannot send message text", c->task->msgid);
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-		task_fail_all(c->task, RCPT_TEMPFAIL,
-		    "4.3.0 cannot read the message from the spool");
-		c->task = NULL;
-		conn_close(c);
+	switch (txn_reply(&c->txn, code, reply)) {
+	case TXN_MORE:
+		conn_send_next(c);
 		return;
-	}
-	if (st.st_size == 0)
-		close(fd);
-	evbuffer_add(out, ".\r\n", 3);
-	conn_timeout(c, c->site->eg.data_dot_timeout);
-}
-
-/* Only 2xx is success; 5xx fails for good; anything else (4xx, or a
- * 1xx/3xx where none belongs) is temporary. */
-static int
-reply_status(int code)
-{
-	switch (code / 100) {
-	case 2:
-		return RCPT_DELIVERED;
-	case 5:
-		return RCPT_PERMFAIL;
-	}
-	return RCPT_TEMPFAIL;
-}
-
-/* Give every accepted recipient (or all, after MAIL) this outcome. */
-static void
-conn_set_accepted(struct conn *c, int code, const char *reply, int all)
-{
-	struct dtask	*t = c->task;
-	int		 i;
-
-	for (i = 0; i < t->nrcpt; i++) {
-		if (!all && !t->accepted[i])
-			continue;
-		if (t->response[i] != NULL)
-			continue;
-		t->status[i] = reply_status(code);
-		t->response[i] = xstrdup(reply);
-	}
-}
-
-/* A reply within a transaction; replies come in the order sent. */
-static void
-conn_transaction_reply(struct conn *c, int code, const char *reply)
-{
-	struct dtask	*t = c->task;
-	struct egress	*eg = &c->site->eg;
-	int		 n = t->nrcpt, i;
-
-	if (c->phase == -1) {			/* pipelined RSET */
-		if (code / 100 != 2) {
-			/* the session is confused: the task starts afresh */
-			struct site	*s = c->site;
-
-			TAILQ_INSERT_HEAD(&s->ready, t, entry);
-			s->nready++;
-			c->task = NULL;
-			conn_close(c);
-			return;
-		}
-	} else if (c->phase == 0) {		/* MAIL */
-		if (code / 100 != 2) {
-			c->mail_failed = 1;
-			conn_set_accepted(c, code, reply, 1);
-			if (!c->pipelining) {
-				c->need_rset = 1;
-				conn_task_done(c);
-				return;
-			}
-		} else if (!c->pipelining) {
-			conn_send(c, "RCPT TO:<%s>", t->rcpts[0]);
-			conn_timeout(c, eg->rcpt_to_timeout);
-		}
-	} else if (c->phase <= n) {		/* RCPT */
-		i = c->phase - 1;
-		if (!c->mail_failed) {
-			if (code / 100 == 2) {
-				t->accepted[i] = 1;
-				c->naccepted++;
-			} else {
-				t->status[i] = reply_status(code);
-				t->response[i] = xstrdup(reply);
-			}
-		}
-		if (!c->pipelining) {
-			if (i + 1 < n) {
-				conn_send(c, "RCPT TO:<%s>", t->rcpts[i + 1]);
-			} else if (c->naccepted > 0) {
-				conn_send(c, "DATA");
-				conn_timeout(c, eg->data_timeout);
-			} else {
-				c->need_rset = 1;
-				conn_task_done(c);
-				return;
-			}
-		} else if (i + 1 == n)
-			conn_timeout(c, eg->data_timeout);
-	} else if (c->phase == n + 1) {		/* DATA */
-		if (code == 354 && (c->mail_failed || c->naccepted == 0)) {
-			/* RFC 2920: nobody to send to; end the empty data */
-			evbuffer_add(bufferevent_get_output(c->bev), ".\r\n", 3);
-			c->mail_failed = 1;
-			conn_timeout(c, eg->data_dot_timeout);
-		} else if (code == 354) {
-			conn_send_body(c);
-			if (c->task == NULL)
-				return;
-		} else {
-			conn_set_accepted(c, code, reply, 0);
-			c->need_rset = 1;
-			conn_task_done(c);
-			return;
-		}
-	} else {				/* the final dot */
-		if (!c->mail_failed)
-			conn_set_accepted(c, code, reply, 0);
-		c->need_rset = c->mail_failed;
+	case TXN_DONE:
 		conn_task_done(c);
 		return;
+	case TXN_RETRY:
+		/* RSET refused: the session is confused; start afresh */
+		TAILQ_INSERT_HEAD(&d->ready, c->task, entry);
+		d->nready++;
+		c->task = NULL;
+		txn_end(&c->txn);
+		conn_quit(c);
+		return;
+	case TXN_ERROR:
+		conn_protocol_error(c, c->txn.error, reply);
+		return;
 	}
-	c->phase++;
 }
 
 static void
@@ -546,6 +614,10 @@ conn_ehlo_line(struct conn *c, const char *text)
 	else if (strncasecmp(text, "SIZE", 4) == 0 &&
 	    (text[4] == '\0' || text[4] == ' '))
 		c->size_ext = 1;
+	else if (strcasecmp(text, "8BITMIME") == 0)
+		c->ext_8bitmime = 1;
+	else if (strcasecmp(text, "SMTPUTF8") == 0)
+		c->ext_smtputf8 = 1;
 }
 
 /* A complete reply arrived. */
@@ -567,6 +639,7 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_send(c, "HELO %s", c->site->eg.ehlo_domain);
 			c->state = C_HELO;
 			c->pipelining = c->size_ext = 0;
+			c->ext_8bitmime = c->ext_smtputf8 = 0;
 			return;
 		}
 		/* FALLTHROUGH */
@@ -575,33 +648,21 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_advance(c, "%s", reply);
 			return;
 		}
-		conn_begin(c);
-		return;
-	case C_RSET:
-		if (code / 100 != 2) {
-			/* the session is confused: start the task afresh */
-			struct site	*d = c->site;
-
-			TAILQ_INSERT_HEAD(&d->ready, c->task, entry);
-			d->nready++;
-			c->task = NULL;
-			conn_quit(c);
-			return;
-		}
-		c->need_rset = 0;
-		c->rset_done = 1;
-		conn_begin(c);
+		conn_run(c);
 		return;
 	case C_TRANSACTION:
-		if (code == 421)	/* the server is closing the session */
-			c->closing = 1;
-		conn_transaction_reply(c, code, reply);
+		conn_txn_reply(c, code, reply);
 		return;
-	case C_QUIT:
 	case C_IDLE:
+		if (code != 421) {	/* a server closing an idle session */
+			conn_protocol_error(c,
+			    "a reply with no command outstanding", reply);
+			return;
+		}
+		/* FALLTHROUGH */
+	case C_QUIT:
 	case C_CONNECTING:
-		/* 221, or a server closing an idle session (421) */
-		conn_close(c);
+		conn_close(c);	/* 221 */
 		return;
 	}
 }
@@ -611,10 +672,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	char		*line;
+	char		*line, bad[80];
 	size_t		 len;
 	const char	*text;
-	int		 code, more;
+	int		 r;
 
 	/*
 	 * Pipelined replies arrive together: take them all.  A reply may
@@ -622,52 +683,56 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 */
 	c->in_read = 1;
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
-		if (smtp_parse_reply_line(line, &code, &more, &text) == -1) {
-			char	 bad[80];
-
+		r = smtp_reply_add(&c->reply, line, &text);
+		if (r == SMTP_REPLY_BAD) {
 			strlcpy(bad, line, sizeof(bad));
 			free(line);
 			if (c->state == C_TRANSACTION) {
-				snprintf(c->last_error, sizeof(c->last_error),
-				    "4.5.0 %s sent a malformed reply: %s",
-				    c->relay, bad);
-				goto lost;
+				conn_protocol_error(c, "a malformed reply",
+				    bad);
+				goto out;
 			}
 			conn_advance(c, "4.5.0 %s sent a malformed reply: %s",
 			    c->relay, bad);
 			goto out;
 		}
-		if (c->state == C_EHLO && c->replylen > 0)
+		if (c->state == C_EHLO && c->reply.nlines > 1)
 			conn_ehlo_line(c, text);
-		if (c->replylen == 0)
-			c->replylen = snprintf(c->reply, sizeof(c->reply),
-			    "%d %s", code, text);
 		free(line);
-		if (more)
+		if (r == SMTP_REPLY_MORE)
 			continue;
-		c->replylen = 0;
-		conn_reply(c, code, c->reply);
+		/*
+		 * Everything written has left: a reply now is not one
+		 * that came before the end of the text.
+		 */
+		if (c->state == C_TRANSACTION && c->txn.writing &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			txn_written(&c->txn);
+		conn_reply(c, c->reply.code, c->reply.text);
 		if (c->dead || c->bev != bev)
 			goto out;
 	}
 	if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
 		snprintf(c->last_error, sizeof(c->last_error),
 		    "4.5.0 %s sent an over-long reply line", c->relay);
-		goto lost;
+		conn_fail(c);
 	}
-	goto out;
-lost:
-	if (c->task != NULL) {
-		struct dtask *t = c->task;
-
-		c->task = NULL;
-		task_fail_all(t, RCPT_TEMPFAIL, c->last_error);
-	}
-	conn_close(c);
 out:
 	c->in_read = 0;
 	if (c->dead)
 		free(c);
+}
+
+/* The output buffer is empty: the text, if it was being sent, is out. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state == C_TRANSACTION && c->txn.writing) {
+		txn_written(&c->txn);
+		conn_txn_timeout(c);
+	}
 }
 
 static const char *
@@ -678,15 +743,17 @@ conn_state_name(struct conn *c)
 	case C_BANNER:		return "while waiting for the banner";
 	case C_EHLO:		return "after EHLO";
 	case C_HELO:		return "after HELO";
-	case C_RSET:		return "after RSET";
 	case C_TRANSACTION:
-		if (c->phase == 0)
-			return "after MAIL FROM";
-		if (c->task && c->phase <= c->task->nrcpt)
-			return "after RCPT TO";
-		if (c->task && c->phase == c->task->nrcpt + 1)
-			return "after DATA";
-		return "after the message text";
+		if (c->txn.writing)
+			return "while sending the message text";
+		switch (txn_waiting(&c->txn)) {
+		case TXN_RSET:	return "after RSET";
+		case TXN_MAIL:	return "after MAIL FROM";
+		case TXN_RCPT:	return "after RCPT TO";
+		case TXN_DATA:	return "after DATA";
+		case TXN_DOT:	return "after the empty text";
+		default:	return "after the message text";
+		}
 	case C_IDLE:		return "idle";
 	case C_QUIT:		return "after QUIT";
 	}
@@ -698,6 +765,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 	const char	*how;
+	char		 stalled[64] = "";
 
 	if (what & BEV_EVENT_CONNECTED) {
 		int	 on = 1;
@@ -729,18 +797,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_advance(c, "conversation with %s: %s %s", c->relay, how,
 		    conn_state_name(c));
 		return;
-	case C_RSET:
 	case C_TRANSACTION:
+		if ((what & BEV_EVENT_TIMEOUT) && c->txn.writing)
+			snprintf(stalled, sizeof(stalled), " (nothing could "
+			    "be written for %d s)", c->site->eg.data_timeout);
 		snprintf(c->last_error, sizeof(c->last_error),
-		    "4.4.2 conversation with %s: %s %s", c->relay, how,
-		    conn_state_name(c));
-		if (c->task != NULL) {
-			struct dtask *t = c->task;
-
-			c->task = NULL;
-			task_fail_all(t, RCPT_TEMPFAIL, c->last_error);
-		}
-		conn_close(c);
+		    "4.4.2 conversation with %s: %s %s%s", c->relay, how,
+		    conn_state_name(c), stalled);
+		conn_fail(c);
 		return;
 	case C_IDLE:
 	case C_QUIT:

@@ -56,8 +56,8 @@ egress_defaults(struct egress *eg)
 	eg->ehlo_timeout = 300;
 	eg->mail_from_timeout = 300;
 	eg->rcpt_to_timeout = 300;
-	eg->data_timeout = 30;
-	eg->data_dot_timeout = 60;
+	eg->data_timeout = dd->conf->deliverd_data_timeout;
+	eg->data_dot_timeout = dd->conf->deliverd_data_dot_timeout;
 	eg->idle_timeout = 60;
 	strlcpy(eg->ehlo_domain, dd->conf->hostname, sizeof(eg->ehlo_domain));
 }
@@ -76,7 +76,6 @@ task_free(struct dtask *t)
 	free(t->rcpts);
 	free(t->response);
 	free(t->status);
-	free(t->accepted);
 	free(t->from);
 	free(t);
 	dd->ntasks--;
@@ -114,7 +113,7 @@ task_finish(struct dtask *t, const char *relay)
 
 /* Every recipient still without an answer gets this one. */
 void
-task_fail_all(struct dtask *t, int status, const char *why)
+task_fail_all(struct dtask *t, int status, const char *why, const char *relay)
 {
 	int	 i;
 
@@ -124,7 +123,7 @@ task_fail_all(struct dtask *t, int status, const char *why)
 		t->status[i] = status;
 		t->response[i] = xstrdup(why);
 	}
-	task_finish(t, "");
+	task_finish(t, relay);
 }
 
 static void
@@ -135,13 +134,46 @@ tasks_fail(struct dtask_list *list, int *n, int status, const char *why)
 	while ((t = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, t, entry);
 		(*n)--;
-		task_fail_all(t, status, why);
+		task_fail_all(t, status, why, "");
 	}
 }
 
 /*
+ * Close an idle connection of a site other than this one, to make room
+ * within the descriptor budget.  QUIT is written straight to the socket
+ * (it nearly always fits), without waiting for the answer.
+ */
+static int
+site_evict_idle(struct site *s)
+{
+	struct site	*d;
+	struct conn	*c;
+	char		 q1[512], q2[512];
+
+	RB_FOREACH(d, site_tree, &dd->sites) {
+		if (d == s)
+			continue;
+		TAILQ_FOREACH(c, &d->conns, entry)
+			if (c->state == C_IDLE)
+				break;
+		if (c == NULL)
+			continue;
+		(void)send(bufferevent_getfd(c->bev), "QUIT\r\n", 6,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_debug("site=%s relay=%s: idle connection closed to make "
+		    "room for site %s", log_quote(d->name, q1, sizeof(q1)),
+		    c->relay, log_quote(s->name, q2, sizeof(q2)));
+		conn_close(c);
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Give waiting tasks to idle connections, open new ones up to the
- * site's limit.
+ * site's limit and within the descriptor budget: at the budget an idle
+ * connection of another site makes room, else the site waits for one
+ * to close.
  */
 void
 site_kick(struct site *s)
@@ -156,8 +188,17 @@ site_kick(struct site *s)
 		TAILQ_FOREACH(c, &s->conns, entry)
 			if (c->state == C_IDLE)
 				break;
-		if (c == NULL && s->nconn >= limit)
+		if (c == NULL && (s->nconn >= limit || dd->fd_pause))
 			break;
+		if (c == NULL && dd->nconn >= dd->maxconn &&
+		    !site_evict_idle(s)) {
+			if (!s->budget_wait) {
+				s->budget_wait = 1;
+				TAILQ_INSERT_TAIL(&dd->budget_wait, s,
+				    wait_entry);
+			}
+			break;
+		}
 		t = TAILQ_FIRST(&s->ready);
 		TAILQ_REMOVE(&s->ready, t, entry);
 		s->nready--;
@@ -166,6 +207,67 @@ site_kick(struct site *s)
 		else
 			conn_new(s, t);
 	}
+}
+
+/* Sites that waited for room within the budget get it, in turn. */
+static void
+deliverd_budget(evutil_socket_t fd, short ev, void *arg)
+{
+	struct site	*s;
+
+	while (dd->nconn < dd->maxconn && !dd->fd_pause &&
+	    (s = TAILQ_FIRST(&dd->budget_wait)) != NULL) {
+		TAILQ_REMOVE(&dd->budget_wait, s, wait_entry);
+		s->budget_wait = 0;
+		site_kick(s);
+	}
+}
+
+/* A connection closed: a site waiting for room may open one (later). */
+void
+deliverd_conn_closed(void)
+{
+	if (!TAILQ_EMPTY(&dd->budget_wait) && dd->nconn < dd->maxconn)
+		event_active(dd->budget_ev, EV_TIMEOUT, 0);
+}
+
+/* The pause after running out of descriptors is over. */
+static void
+deliverd_fd_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct site	*s;
+
+	dd->fd_pause = 0;
+	RB_FOREACH(s, site_tree, &dd->sites)
+		if (s->nready > 0)
+			site_kick(s);
+}
+
+/*
+ * Out of descriptors: no new connection for a moment.  Never fatal and
+ * never a task's failure; logged at most every 10 s.
+ */
+void
+deliverd_fd_shortage(const char *what)
+{
+	static time_t	 last;
+	static unsigned	 more;
+	struct timeval	 tv = { 1, 0 };
+	time_t		 now = time(NULL);
+
+	if (!dd->fd_pause) {
+		dd->fd_pause = 1;
+		evtimer_add(dd->fd_ev, &tv);
+	}
+	if (now - last < 10) {
+		more++;
+		return;
+	}
+	log_warnx("%s: out of file descriptors (%d other connections, at most "
+	    "%d); new connections wait a second (%u more since the last "
+	    "warning)", what, dd->nconn - 1, dd->maxconn, more);
+	last = now;
+	more = 0;
 }
 
 /*
@@ -283,7 +385,7 @@ deliverd_gc(evutil_socket_t fd, short ev, void *arg)
 			s->cap = 0;	/* try the full limit again */
 			site_kick(s);
 		}
-		if (s->nready || s->nconn)
+		if (s->nready || s->nconn || s->budget_wait)
 			continue;
 		RB_REMOVE(site_tree, &dd->sites, s);
 		free(s->name);
@@ -325,7 +427,6 @@ deliverd_task(struct imsg *im)
 	t->rcpts = xcalloc(n, sizeof(char *));
 	t->response = xcalloc(n, sizeof(char *));
 	t->status = xcalloc(n, 1);
-	t->accepted = xcalloc(n, 1);
 	for (i = 0; i < n; i++) {
 		if (m_get_string(&r, &rcpt) == -1) {
 			task_free(t);
@@ -339,7 +440,7 @@ deliverd_task(struct imsg *im)
 	}
 	if (dd->shutdown) {
 		task_fail_all(t, RCPT_TEMPFAIL,
-		    "4.3.0 delivery agent shutting down");
+		    "4.3.0 delivery agent shutting down", "");
 		return 0;
 	}
 	dom = xstrdup(domain);
@@ -484,6 +585,8 @@ deliverd_main(struct proc_args *pa)
 	dd->index = pa->index;
 	RB_INIT(&dd->dests);
 	RB_INIT(&dd->sites);
+	TAILQ_INIT(&dd->budget_wait);
+	dd->maxconn = fd_budget() / 2;
 
 	if ((dd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -498,6 +601,8 @@ deliverd_main(struct proc_args *pa)
 	proc_child_signals(dd->base, deliverd_stop);
 	proc_test_hook(dd->base, deliverd_test_hook);
 	gc_ev = evtimer_new(dd->base, deliverd_gc, NULL);
+	dd->budget_ev = evtimer_new(dd->base, deliverd_budget, NULL);
+	dd->fd_ev = evtimer_new(dd->base, deliverd_fd_resume, NULL);
 	evtimer_add(gc_ev, &tv);
 
 	dd->master = chan_new(dd->base, PROC_MASTER_FD, "master",

@@ -18,6 +18,8 @@
 #include "conf.h"
 #include "dns.h"
 #include "envelope.h"
+#include "smtp.h"
+#include "txn.h"
 
 /*
  * Egress settings, with KumoMTA's names and defaults; until the policy
@@ -55,13 +57,12 @@ struct dtask {
 	char		**rcpts;
 	uint8_t		*status;	/* RCPT_* */
 	char		**response;
-	uint8_t		*accepted;	/* 250 to RCPT in this transaction */
 };
 TAILQ_HEAD(dtask_list, dtask);
 
 enum conn_state {
-	C_CONNECTING, C_BANNER, C_EHLO, C_HELO, C_RSET, C_TRANSACTION,
-	C_IDLE, C_QUIT,
+	C_CONNECTING, C_BANNER, C_EHLO, C_HELO, C_TRANSACTION, C_IDLE,
+	C_QUIT,
 };
 
 struct conn {
@@ -71,21 +72,16 @@ struct conn {
 	enum conn_state	 state;
 	int		 host, addr;	/* position in site->res */
 	char		 relay[320];	/* host[ip]:port */
-	int		 pipelining, size_ext;
+	/* EHLO keywords */
+	int		 pipelining, size_ext, ext_8bitmime, ext_smtputf8;
 	int		 deliveries;
 	int		 need_rset;	/* the last transaction broke off */
-	int		 rset_done;	/* RSET answered for this one */
 	int		 closing;	/* the server said 421 */
 	int		 in_read;	/* inside conn_read_cb: free later */
 	int		 dead;
 	struct dtask	*task;
-	/* the transaction: replies expected, in order */
-	int		 phase;		/* -1 RSET, 0 MAIL, 1..n RCPT, n+1 DATA, n+2 dot */
-	int		 mail_failed;
-	int		 naccepted;
-	/* the reply being read */
-	char		 reply[1024];
-	int		 replylen;
+	struct txn	 txn;		/* of the task, in C_TRANSACTION */
+	struct smtp_reply reply;	/* the reply being read */
 	char		 last_error[512];
 };
 TAILQ_HEAD(conn_list, conn);
@@ -107,8 +103,11 @@ struct site {
 					   server refused more (0: no cap) */
 	time_t		 cap_time;
 	struct dns_result res;		/* the latest resolution */
+	TAILQ_ENTRY(site) wait_entry;
+	int		 budget_wait;	/* on dd->budget_wait */
 };
 RB_HEAD(site_tree, site);
+TAILQ_HEAD(site_list, site);
 RB_PROTOTYPE(site_tree, site, entry, site_cmp);
 
 /* A routing domain: tasks wait here until it is resolved to a site. */
@@ -135,6 +134,19 @@ struct deliverd {
 	struct dest_tree dests;
 	struct site_tree sites;
 	int		 ntasks;
+	/*
+	 * Descriptor budget: connections of all sites together stay
+	 * within maxconn (fd_budget() / 2; queued's tasks, each with a
+	 * spool fd, take the other half).  Sites with tasks but no room
+	 * wait in budget_wait; after EMFILE no connection opens until
+	 * fd_ev fires.
+	 */
+	int		 nconn;
+	int		 maxconn;
+	struct site_list budget_wait;
+	struct event	*budget_ev;
+	int		 fd_pause;
+	struct event	*fd_ev;
 	int		 shutdown;
 };
 
@@ -143,13 +155,18 @@ extern struct deliverd *dd;
 /* deliverd.c */
 void	 site_kick(struct site *);
 void	 task_finish(struct dtask *, const char *relay);
-void	 task_fail_all(struct dtask *, int status, const char *why);
+void	 task_fail_all(struct dtask *, int status, const char *why,
+	    const char *relay);
 void	 deliverd_maybe_exit(void);
+void	 deliverd_conn_closed(void);
+void	 deliverd_fd_shortage(const char *what);
 
 /* client.c */
 struct conn *conn_new(struct site *, struct dtask *);
 void	 conn_take(struct conn *, struct dtask *);
 void	 conn_close(struct conn *);
+
+/* loop.c */
 int	 conn_is_self(const struct sockaddr *);
 void	 conn_init_self(void);
 

@@ -34,6 +34,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "smtp.h"
 #include "util.h"
 
 #define DNS_TTL		60	/* seconds an answer is kept */
@@ -427,6 +428,7 @@ lookup_finish(struct lookup *lk)
 	struct dns_host	*dh;
 	size_t		 len;
 	int		 i, ttl = DNS_TTL;
+	char		 q1[512], q2[1100];
 
 	a = answer_new();
 	a->res.implicit = lk->implicit;
@@ -472,10 +474,13 @@ lookup_finish(struct lookup *lk)
 		ttl = lk->status == DNS_TEMPFAIL ? 0 : DNS_NEG_TTL;
 	}
 	if (a->res.status == DNS_OK)
-		log_debug("dns: %s: %d hosts, site %s", e->key, a->res.nhosts,
-		    a->res.site_name);
+		log_debug("dns: %s: %d hosts, site %s",
+		    log_quote(e->key, q1, sizeof(q1)), a->res.nhosts,
+		    log_quote(a->res.site_name, q2, sizeof(q2)));
 	else
-		log_debug("dns: %s: %s", e->key, a->res.error);
+		log_debug("dns: %s: reason=\"%s\"",
+		    log_quote(e->key, q1, sizeof(q1)),
+		    log_quote(a->res.error, q2, sizeof(q2)));
 
 	e->lk = NULL;
 	lookup_free(lk);
@@ -569,6 +574,19 @@ mx_hosts(struct lookup *lk, struct ares_mx_reply *mx)
 		if ((p = strchr(all[i].name, '\0')) > all[i].name &&
 		    p[-1] == '.')
 			p[-1] = '\0';
+		/*
+		 * An MX names a host: anything but letters, digits and
+		 * hyphens is malformed and skipped, as Postfix does.  So
+		 * no odd byte from DNS reaches a relay name or a log.
+		 */
+		if (smtp_parse_domain(all[i].name, 0) == -1) {
+			char	 q1[512], q2[512];
+
+			log_warnx("dns: %s: malformed MX host name \"%s\" "
+			    "skipped", log_quote(lk->name, q1, sizeof(q1)),
+			    log_quote(all[i].name, q2, sizeof(q2)));
+			continue;
+		}
 		all[i].pref = m->priority;
 		i++;
 	}

@@ -85,6 +85,10 @@ const struct conf_key conf_keys[] = {
 	  "DNS server for MX/A/AAAA: system (/etc/resolv.conf) or HOST:PORT." },
 	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
 	  "CA bundle used to verify next-hop certificates." },
+	{ "deliverd", "data_timeout", CT_DURATION, "30s", O(deliverd_data_timeout),
+	  "Wait for the reply to DATA, and longest time no byte of the message text can be written to a slow next hop; then a TransientFailure. KumoMTA's data_timeout; the policy's egress path overrides it." },
+	{ "deliverd", "data_dot_timeout", CT_DURATION, "60s", O(deliverd_data_dot_timeout),
+	  "Wait for the reply to the final dot, counted from when the whole message text has been written (not from its start). KumoMTA's data_dot_timeout; the policy's egress path overrides it." },
 
 	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
 	  "User of the key server, the only reader of keysources." },
@@ -459,6 +463,11 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 		    "(a message's envelope travels in one frame)");
 	if (c->deliverd_smtp_port > 65535)
 		conf_error(&p, 0, "[deliverd] smtp_port: must be a port number");
+	if (c->deliverd_data_timeout < 1 || c->deliverd_data_timeout > 86400)
+		conf_error(&p, 0, "[deliverd] data_timeout: from 1s to 1d");
+	if (c->deliverd_data_dot_timeout < 1 ||
+	    c->deliverd_data_dot_timeout > 86400)
+		conf_error(&p, 0, "[deliverd] data_dot_timeout: from 1s to 1d");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)
 		conf_error(&p, 0, "[queued] max_retry_interval is shorter than "
 		    "retry_interval");

@@ -59,6 +59,8 @@ struct petrel_conf {
 	int		 deliverd_smtp_port;
 	char		*deliverd_resolver;
 	char		*deliverd_ca_file;
+	int64_t		 deliverd_data_timeout;
+	int64_t		 deliverd_data_dot_timeout;
 
 	/* [keysd] */
 	char		*keysd_user;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -369,6 +370,57 @@ smtp_parse_reply_line(const char *line, int *code, int *more,
 	}
 	*text = line + 4;
 	return 0;
+}
+
+/*
+ * Assemble a reply from its lines (RFC 5321 4.2.1): every line must
+ * parse and carry the code of the first; "250-a" then "251 b" is
+ * malformed.  The text keeps the first line's "code text" and the
+ * text of the others after a space, as far as it fits.  *linetext is
+ * the text of this line (an EHLO keyword).  Returns SMTP_REPLY_DONE
+ * when the reply is complete (the next line starts a new one),
+ * SMTP_REPLY_MORE when more lines follow, SMTP_REPLY_BAD when the
+ * line is malformed (the reply is then reset).
+ */
+int
+smtp_reply_add(struct smtp_reply *r, const char *line, const char **linetext)
+{
+	const char	*text;
+	int		 code, more, n;
+
+	if (r->done)
+		smtp_reply_reset(r);
+	if (smtp_parse_reply_line(line, &code, &more, &text) == -1 ||
+	    (r->nlines > 0 && code != r->code) ||
+	    r->nlines >= SMTP_REPLY_LINES_MAX) {
+		smtp_reply_reset(r);
+		return SMTP_REPLY_BAD;
+	}
+	if (r->nlines++ == 0) {
+		r->code = code;
+		n = snprintf(r->text, sizeof(r->text), "%d %s", code, text);
+	} else
+		n = snprintf(r->text + r->len, sizeof(r->text) - r->len,
+		    "%s%s", *text ? " " : "", text);
+	r->len += n;
+	if (r->len >= sizeof(r->text))
+		r->len = sizeof(r->text) - 1;
+	if (linetext != NULL)
+		*linetext = text;
+	if (more)
+		return SMTP_REPLY_MORE;
+	r->done = 1;
+	return SMTP_REPLY_DONE;
+}
+
+void
+smtp_reply_reset(struct smtp_reply *r)
+{
+	r->code = 0;
+	r->nlines = 0;
+	r->done = 0;
+	r->len = 0;
+	r->text[0] = '\0';
 }
 
 /* Copy a leading enhanced status code ("2.0.0") out of reply text. */

@@ -31,6 +31,20 @@ struct smtp_param {
 
 #define SMTP_MAX_PARAMS	8
 
+/* A reply being read line by line (deliverd; see smtp_reply_add()). */
+#define SMTP_REPLY_LINES_MAX	100
+#define SMTP_REPLY_TEXT_MAX	1024
+
+enum { SMTP_REPLY_BAD = -1, SMTP_REPLY_MORE = 0, SMTP_REPLY_DONE = 1 };
+
+struct smtp_reply {
+	int	 code;		/* of the first line */
+	int	 nlines;	/* lines so far */
+	int	 done;		/* the last line came */
+	size_t	 len;
+	char	 text[SMTP_REPLY_TEXT_MAX];	/* "250 first line next..." */
+};
+
 enum smtp_cmd	 smtp_parse_verb(char *line, char **args);
 const char	*smtp_cmd_name(enum smtp_cmd);
 int		 smtp_parse_domain(const char *, int allow_literal);
@@ -41,6 +55,9 @@ int		 smtp_parse_path(char *args, const char *prefix, char *path,
 		    const char **err);
 int		 smtp_parse_reply_line(const char *line, int *code,
 		    int *more, const char **text);
+int		 smtp_reply_add(struct smtp_reply *, const char *line,
+		    const char **linetext);
+void		 smtp_reply_reset(struct smtp_reply *);
 int		 smtp_parse_enhanced(const char *text, char *out, size_t);
 void		 smtp_vline(struct evbuffer *, const char *fmt, va_list);
 

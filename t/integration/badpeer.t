@@ -1,27 +1,29 @@
 #!/bin/bash
 # deliverd against next hops that misbehave on purpose: a per-client
 # connection limit, junk on an idle connection, a 354 to the final dot,
-# a 421 to MAIL.  Nothing crashes, nothing is lost, nothing is counted
-# delivered that was not.
+# a 421 to MAIL, DATA answered with 250 or 554, replies that shift, a
+# reply to the dot while the text is still being written, an extra
+# reply, a multi-line reply whose code changes, reply text that tries to
+# forge log fields.  Nothing crashes, nothing is lost, nothing is
+# counted delivered that was not.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/badpeer.sh"
 command -v dnsmasq >/dev/null || skip_all "dnsmasq not installed"
 command -v swaks >/dev/null || skip_all "swaks not installed"
-plan 12
+plan 31
 
-DNSP=$(free_port) BP=$(free_port)
+DNSP=$(free_port)
 # two MX hosts for two.test, so a bad connection could move on
 start_dnsmasq "$DNSP" \
     --mx-host=two.test,mxa.two.test,10 --mx-host=two.test,mxb.two.test,20 \
     --host-record=mxa.two.test,127.0.0.9 --host-record=mxb.two.test,127.0.0.10
 ok $? "dnsmasq is up"
-peer() {	# peer ADDR MODE
-	d=$T/peer-$2; mkdir -p "$d"
-	"$PY" "$SRCDIR/t/integration/badpeer.py" "$1" "$BP" "$d" "$2" >"$d.out" 2>&1 &
-	track $!
-	wait_for 20 test -e "$d/ready"
-}
-peer 127.0.0.11 connlimit; peer 127.0.0.9 idlejunk; peer 127.0.0.12 dot354
-peer 127.0.0.13 mail421
+start_peer 127.0.0.11 connlimit; start_peer 127.0.0.9 idlejunk
+start_peer 127.0.0.12 dot354; start_peer 127.0.0.13 mail421
+start_peer 127.0.0.14 data250; start_peer 127.0.0.15 data554
+start_peer 127.0.0.16 mailtwice; start_peer 127.0.0.17 earlydot
+start_peer 127.0.0.18 dotextra; start_peer 127.0.0.19 badcont
+start_peer 127.0.0.20 evilbanner
 ok $? "the misbehaving peers are up"
 
 RELAYHOST= RESOLVER=127.0.0.1:$DNSP SYSLOG_SOCKET= DELIVERD_EXTRA="smtp_port = $BP" \
@@ -62,3 +64,55 @@ ok $(! logged "event=Delivery .*rcpt=<u@\[127.0.0.12\]>"; echo $?) "and never lo
 send a@[127.0.0.13] m421a
 wait_for 20 logged "event=TransientFailure .*rcpt=<a@\[127.0.0.13\]> .*response=\"421 "
 ok $? "a 421 to MAIL is a temporary failure"
+
+# any reply to DATA but 354 is a failure, never a delivery
+send u@[127.0.0.14] data250
+wait_for 20 logged "event=TransientFailure .*rcpt=<u@\[127.0.0.14\]> .*response=\"250 2.0.0 ok, but where is 354"
+ok $? "DATA answered 250: a temporary failure"
+ok $(! logged "event=Delivery .*rcpt=<u@\[127.0.0.14\]>"; echo $?) "and never a delivery"
+send u@[127.0.0.15] data554
+wait_for 20 logged "event=Bounce .*rcpt=<u@\[127.0.0.15\]> .*response=\"554 5.7.1 no data"
+ok $? "DATA answered 554: a permanent failure"
+
+# a server that answers MAIL twice: the replies shift, DATA gets a 250
+send u@[127.0.0.16] twice
+wait_for 20 logged "event=TransientFailure .*rcpt=<u@\[127.0.0.16\]>"
+ok $? "replies out of step (MAIL answered twice): a temporary failure"
+ok $(! logged "event=Delivery .*rcpt=<u@\[127.0.0.16\]>"; echo $?) \
+    "and not a delivery of a message whose text was never sent"
+
+# a next hop that ends DATA early, while the text is still being written
+sendmsg s@back.test 'u@[127.0.0.17]' early 20M
+ok $? "a 20 MB message accepted"
+wait_for 30 logged "event=TransientFailure .*rcpt=<u@\[127.0.0.17\]> .*protocol error: a reply to the final dot before the end of the message text"
+ok $? "a reply to the dot before the text was written: protocol error, temporary failure"
+ok $(! logged "event=Delivery .*rcpt=<u@\[127.0.0.17\]>"; echo $?) "and never a delivery"
+grep -q early "$T/peer-earlydot/log"; ok $? "(the server did answer early)"
+
+# an extra reply after the dot: delivered, then the session is not trusted
+send u@[127.0.0.18] extra1
+wait_for 20 logged "event=Delivery .*rcpt=<u@\[127.0.0.18\]>"
+ok $? "the dot answered twice: the first answer delivers"
+wait_for 10 logged "relay=[^ ]*127.0.0.18[^ ]*: protocol error, closing: reason=\"4.5.0 .*a reply with no command outstanding"
+ok $? "the extra reply is a protocol error: the connection is closed"
+send v@[127.0.0.18] extra2
+wait_for 20 logged "event=Delivery .*rcpt=<v@\[127.0.0.18\]>"
+ok $? "the next message is delivered"
+is "$(grep -c session "$T/peer-dotextra/log")" 2 "over a new connection"
+
+# a multi-line reply whose code changes is malformed
+send u@[127.0.0.19] badcont
+wait_for 20 logged "event=TransientFailure .*rcpt=<u@\[127.0.0.19\]> .*malformed reply: 251 2.1.5 forwarded"
+ok $? "250- then 251: a malformed reply, a temporary failure"
+ok $(! logged "event=Delivery .*rcpt=<u@\[127.0.0.19\]>"; echo $?) "and not a delivery"
+
+# reply text cannot forge log fields
+send u@[127.0.0.20] evil
+wait_for 20 logged "event=TransientFailure .*rcpt=<u@\[127.0.0.20\]>"
+ok $? "a banner with quotes and a control character: a temporary failure"
+ok $(! grep -aEq '(^|[^\\])" event=Delivery rcpt=<x>' "$T/petreld.out"; echo $?) \
+    "no log line carries the peer's text unescaped"
+grep -aF 'event=Unreachable reason="554 5.7.1 no \" event=Delivery rcpt=<x>\x01 here"' "$T/petreld.out" >/dev/null
+ok $? "deliverd's own line has it escaped (quote and \\x01)"
+grep -aF 'response="554 5.7.1 no \" event=Delivery rcpt=<x>\x01 here"' "$T/petreld.out" >/dev/null
+ok $? "the TransientFailure line has it escaped too"
