@@ -324,10 +324,32 @@ conn_connect(struct conn *c)
 		    strerror(errno));
 }
 
-/* Send QUIT and close when it is answered, or soon. */
+/*
+ * Close at once, saying QUIT straight to the socket when nothing else
+ * is pending (it nearly always fits) without waiting for the answer:
+ * for room within the descriptor budget.
+ */
+void
+conn_drop(struct conn *c)
+{
+	if (c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		(void)send(bufferevent_getfd(c->bev), "QUIT\r\n", 6,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_close(c);
+}
+
+/*
+ * Send QUIT and close when it is answered, or soon; at once when
+ * other sites wait for room.
+ */
 static void
 conn_quit(struct conn *c)
 {
+	if (!TAILQ_EMPTY(&dd->budget_wait)) {
+		conn_drop(c);
+		return;
+	}
 	conn_send(c, "QUIT");
 	c->state = C_QUIT;
 	conn_timeout(c, 5);

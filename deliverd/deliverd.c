@@ -140,8 +140,7 @@ tasks_fail(struct dtask_list *list, int *n, int status, const char *why)
 
 /*
  * Close an idle connection of a site other than this one, to make room
- * within the descriptor budget.  QUIT is written straight to the socket
- * (it nearly always fits), without waiting for the answer.
+ * within the descriptor budget.
  */
 static int
 site_evict_idle(struct site *s)
@@ -158,12 +157,10 @@ site_evict_idle(struct site *s)
 				break;
 		if (c == NULL)
 			continue;
-		(void)send(bufferevent_getfd(c->bev), "QUIT\r\n", 6,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		log_debug("site=%s relay=%s: idle connection closed to make "
 		    "room for site %s", log_quote(d->name, q1, sizeof(q1)),
 		    c->relay, log_quote(s->name, q2, sizeof(q2)));
-		conn_close(c);
+		conn_drop(c);
 		return 1;
 	}
 	return 0;

@@ -165,6 +165,7 @@ void	 deliverd_fd_shortage(const char *what);
 struct conn *conn_new(struct site *, struct dtask *);
 void	 conn_take(struct conn *, struct dtask *);
 void	 conn_close(struct conn *);
+void	 conn_drop(struct conn *);
 
 /* loop.c */
 int	 conn_is_self(const struct sockaddr *);
