@@ -86,9 +86,9 @@ const struct conf_key conf_keys[] = {
 	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
 	  "CA bundle used to verify next-hop certificates." },
 	{ "deliverd", "data_timeout", CT_DURATION, "30s", O(deliverd_data_timeout),
-	  "Wait for the reply to DATA, and longest time no byte of the message text can be written to a slow next hop; then a TransientFailure. KumoMTA's data_timeout; the policy's egress path overrides it." },
+	  "Wait for the reply to DATA, and longest time no byte of the message text can be written to a slow next hop; then a TransientFailure. The default of KumoMTA's egress field data_timeout (the Lua policy will set it per path)." },
 	{ "deliverd", "data_dot_timeout", CT_DURATION, "60s", O(deliverd_data_dot_timeout),
-	  "Wait for the reply to the final dot, counted from when the whole message text has been written (not from its start). KumoMTA's data_dot_timeout; the policy's egress path overrides it." },
+	  "Wait for the reply to the final dot, counted from when the whole message text has been written (not from its start). The default of KumoMTA's egress field data_dot_timeout (the Lua policy will set it per path)." },
 
 	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
 	  "User of the key server, the only reader of keysources." },
