@@ -163,15 +163,8 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-/*
- * Text from the network (a remote reply, a DNS name) made safe for a
- * key="value" log field: a quote or backslash is escaped and control
- * or non-ASCII bytes are written as \xNN, so a peer can neither end
- * the field early and forge another key=value nor split the line.
- * Truncated to fit buf (at most 400 bytes of input).
- */
-const char *
-log_quote(const char *s, char *buf, size_t len)
+static const char *
+log_escape(const char *s, char *buf, size_t len, const char *also)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t		 o = 0, n;
@@ -186,7 +179,7 @@ log_quote(const char *s, char *buf, size_t len)
 				break;
 			buf[o++] = '\\';
 			buf[o++] = c;
-		} else if (c < 0x20 || c >= 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || strchr(also, c) != NULL) {
 			if (o + 5 > len)
 				break;
 			buf[o++] = '\\';
@@ -201,4 +194,28 @@ log_quote(const char *s, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+/*
+ * Text from the network (a remote reply, a DNS name) made safe for a
+ * key="value" log field: a quote or backslash is escaped and a control
+ * byte is written as \xNN, so a peer can neither end the field early and
+ * forge another key=value nor split the line.  Bytes above 0x7f (UTF-8)
+ * pass.  Truncated to fit buf (at most 400 bytes of input).
+ */
+const char *
+log_quote(const char *s, char *buf, size_t len)
+{
+	return log_escape(s, buf, len, "");
+}
+
+/*
+ * The same for a value logged without quotes, such as an address in
+ * rcpt=<...> (a quoted local part may hold spaces, '=' and '>'): those
+ * are written as \xNN too.
+ */
+const char *
+log_token(const char *s, char *buf, size_t len)
+{
+	return log_escape(s, buf, len, " =<>");
 }

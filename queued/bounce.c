@@ -68,7 +68,7 @@ bounce_has(struct qmsg *m, int rcpt)
 void
 bounce_expire(struct qmsg *m, const char *last)
 {
-	char		 diag[512], buf[512];
+	char		 diag[512], buf[512], f[1024], r[1024];
 	double		 delay = sched_now() - m->env.arrival;
 	int		 i;
 
@@ -80,7 +80,8 @@ bounce_expire(struct qmsg *m, const char *last)
 		    last ? last : "");
 		log_info("id=%s event=Expiration from=<%s> rcpt=<%s> "
 		    "response=\"%s\" delay=%.1fs attempts=%" PRIu32,
-		    m->env.id, m->env.from, m->env.rcpts[i],
+		    m->env.id, log_token(m->env.from, f, sizeof(f)),
+		    log_token(m->env.rcpts[i], r, sizeof(r)),
 		    log_quote(diag, buf, sizeof(buf)), delay, m->env.attempts);
 		bounce_add(m, i, "5.4.7", diag, NULL);
 	}
@@ -92,10 +93,12 @@ bounce_dsn_done(struct commit_job *j)
 	struct qmsg	*m = queue_find(j->parent), *dm;
 
 	if (j->ok) {
+		char	 r[1024];
+
 		log_info("id=%s event=Reception from=<> rcpt=<%s> nrcpt=1 "
 		    "size=%" PRIu64 " client=[local] helo=%s dsn_for=%s",
-		    j->id, j->env.rcpts[0], j->env.size, q->conf->hostname,
-		    j->parent);
+		    j->id, log_token(j->env.rcpts[0], r, sizeof(r)),
+		    j->env.size, q->conf->hostname, j->parent);
 		if ((dm = queue_insert(&j->env)) != NULL)
 			sched_add(dm, 0);
 	} else {

@@ -71,18 +71,19 @@ queued_commit_done(struct commit_job *j)
 	if ((m = inmsg_find(j->id)) != NULL)
 		inmsg_drop(m);
 	if (j->ok) {
-		char		 rcpts[1024];
+		char		 rcpts[1024], a[1024];
 		size_t		 l = 0;
 		int		 i;
 
 		rcpts[0] = '\0';
 		for (i = 0; i < j->env.nrcpt && l < sizeof(rcpts); i++)
 			l += snprintf(rcpts + l, sizeof(rcpts) - l, "%s<%s>",
-			    i ? "," : "", j->env.rcpts[i]);
+			    i ? "," : "", log_token(j->env.rcpts[i], a,
+			    sizeof(a)));
 		log_info("id=%s event=Reception from=<%s> rcpt=%s nrcpt=%d "
-		    "size=%" PRIu64 " client=[%s] helo=%s", j->id, j->env.from,
-		    rcpts, j->env.nrcpt, j->env.size, j->env.client,
-		    j->env.helo);
+		    "size=%" PRIu64 " client=[%s] helo=%s", j->id,
+		    log_token(j->env.from, a, sizeof(a)), rcpts, j->env.nrcpt,
+		    j->env.size, j->env.client, j->env.helo);
 		if ((qm = queue_insert(&j->env)) != NULL)
 			sched_add(qm, 0);
 	} else {

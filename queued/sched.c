@@ -465,13 +465,16 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 		"Delivery", "TransientFailure", "Bounce"
 	};
 	char		 buf[512], host[256], enh[16];
+	char		 f[1024], r[1024], rl[1024], tl[128];
 	double		 delay = sched_now() - m->env.arrival;
 
 	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s response=\"%s\" "
 	    "delay=%.1fs attempts=%" PRIu32, m->env.id, events[status],
-	    m->env.from, m->env.rcpts[rcpt], *relay ? " relay=" : "", relay,
-	    *tls ? " tls=" : "", tls, log_quote(response, buf, sizeof(buf)),
-	    delay, m->env.attempts + 1);
+	    log_token(m->env.from, f, sizeof(f)),
+	    log_token(m->env.rcpts[rcpt], r, sizeof(r)),
+	    *relay ? " relay=" : "", log_token(relay, rl, sizeof(rl)),
+	    *tls ? " tls=" : "", log_token(tls, tl, sizeof(tl)),
+	    log_quote(response, buf, sizeof(buf)), delay, m->env.attempts + 1);
 	switch (status) {
 	case RCPT_DELIVERED:
 		m->env.done[rcpt] = 1;

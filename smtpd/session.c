@@ -399,8 +399,11 @@ cmd_rcpt(struct session *s, char *args)
 		snprintf(path, sizeof(path), "postmaster@%s",
 		    sd->conf->hostname);
 	if (!s->relay_ok && !postmaster) {
+		char	 a[1024];
+
 		log_info("smtp client=[%s] event=Rejection rcpt=<%s> "
-		    "reason=\"relay access denied\"", s->addr, path);
+		    "reason=\"relay access denied\"", s->addr,
+		    log_token(path, a, sizeof(a)));
 		session_error(s, "554 5.7.1 <%s>: Relay access denied", path);
 		return;
 	}

@@ -383,3 +383,34 @@ Test(util, str_trim)
 	cr_assert_str_eq(str_trim(b), "");
 	cr_assert_str_eq(str_trim(c), "x");
 }
+
+/* --- log fields: what a peer sends cannot forge another key=value --- */
+
+#include "log.h"
+
+Test(log, quote_escapes_quotes_and_controls)
+{
+	char	 buf[256];
+
+	cr_assert_str_eq(log_quote("250 ok", buf, sizeof(buf)), "250 ok");
+	cr_assert_str_eq(log_quote("x\" event=Delivery rcpt=<a>", buf,
+	    sizeof(buf)), "x\\\" event=Delivery rcpt=<a>");
+	cr_assert_str_eq(log_quote("a\\b\r\nc\x01", buf, sizeof(buf)),
+	    "a\\\\b\\x0d\\x0ac\\x01");
+	/* UTF-8 passes */
+	cr_assert_str_eq(log_quote("j\xc3\xb6rg", buf, sizeof(buf)),
+	    "j\xc3\xb6rg");
+	/* truncated, never overflowing, never half an escape */
+	cr_assert_str_eq(log_quote("\x01\x02", buf, 7), "\\x01");
+}
+
+Test(log, token_escapes_field_separators)
+{
+	char	 buf[256];
+
+	cr_assert_str_eq(log_token("\"a> event=Delivery x=<\"@example.net",
+	    buf, sizeof(buf)),
+	    "\\\"a\\x3e\\x20event\\x3dDelivery\\x20x\\x3d\\x3c\\\"@example.net");
+	cr_assert_str_eq(log_token("mx.example.net[192.0.2.1]:25", buf,
+	    sizeof(buf)), "mx.example.net[192.0.2.1]:25");
+}
