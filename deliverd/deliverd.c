@@ -21,6 +21,7 @@
 #include "deliverd.h"
 #include "util.h"
 #include "wire.h"
+#include "wirecodec.h"
 
 #define DEST_RES_TTL	60	/* re-ask the resolver (it caches too) */
 #define RESPONSE_MAX	400	/* of a reply passed on to queued */
@@ -85,25 +86,32 @@ task_free(struct dtask *t)
 void
 task_finish(struct dtask *t, const char *relay)
 {
+	struct wire_result wr;
 	struct mbuf	 m;
+	char		(*resp)[RESPONSE_MAX];
 	int		 i;
 
 	if (dd->queue != NULL && t->gen == dd->queue_gen) {
-		m_create(&m, IMSG_DELIVERD_RESULT, t->id, -1);
-		m_add_string(&m, relay ? relay : "");
-		m_add_string(&m, "");
-		m_add_u32(&m, t->nrcpt);
+		resp = xcalloc(t->nrcpt, sizeof(*resp));
+		memset(&wr, 0, sizeof(wr));
+		wr.relay = relay ? relay : "";
+		wr.tls = "";
+		wr.nrcpt = t->nrcpt;
+		wr.status = xcalloc(t->nrcpt, 1);
+		wr.response = xcalloc(t->nrcpt, sizeof(char *));
 		for (i = 0; i < t->nrcpt; i++) {
-			char	 resp[RESPONSE_MAX];
-
 			/* bounded, so 1000 recipients fit in one frame */
 			/* no answer recorded is never a delivery */
-			strlcpy(resp, t->response[i] ? t->response[i] :
-			    "4.3.0 no result", sizeof(resp));
-			m_add_u8(&m, t->response[i] ? t->status[i] :
-			    RCPT_TEMPFAIL);
-			m_add_string(&m, resp);
+			strlcpy(resp[i], t->response[i] ? t->response[i] :
+			    "4.3.0 no result", sizeof(resp[i]));
+			wr.status[i] = t->response[i] ? t->status[i] :
+			    RCPT_TEMPFAIL;
+			wr.response[i] = resp[i];
 		}
+		m_create(&m, IMSG_DELIVERD_RESULT, t->id, -1);
+		wire_result_add(&m, &wr);
+		wire_result_clear(&wr);
+		free(resp);
 		if (chan_send(dd->queue, &m) == -1)
 			log_warnx("task %u: result not sent", t->id);
 	}
@@ -395,52 +403,39 @@ static int
 deliverd_task(struct imsg *im)
 {
 	struct mreader	 r;
+	struct wire_deliver w;
 	struct dtask	*t;
-	const char	*id, *domain, *from, *body, *rcpt;
-	uint64_t	 size;
-	uint8_t		 utf8;
-	uint32_t	 n, i;
+	uint32_t	 i;
 	struct dest	*d;
 	char		*dom, *p;
 
 	m_reader(&r, im);
-	if (m_get_string(&r, &id) == -1 || m_get_string(&r, &domain) == -1 ||
-	    m_get_string(&r, &from) == -1 || m_get_string(&r, &body) == -1 ||
-	    m_get_u8(&r, &utf8) == -1 || utf8 > 1 ||
-	    m_get_u64(&r, &size) == -1 ||
-	    m_get_u32(&r, &n) == -1 || n == 0 || n > 100000 || im->fd == -1)
-		goto bad;
+	if (im->fd == -1 || wire_deliver_get(&r, &w) == -1)
+		return -1;
 	t = xcalloc(1, sizeof(*t));
 	dd->ntasks++;
 	t->id = im->hdr.peerid;
 	t->gen = dd->queue_gen;
 	t->fd = im->fd;
 	im->fd = -1;
-	strlcpy(t->msgid, id, sizeof(t->msgid));
-	t->from = xstrdup(from);
-	t->body8 = strcmp(body, "8BITMIME") == 0;
-	t->smtputf8 = utf8;
-	t->size = size;
-	t->rcpts = xcalloc(n, sizeof(char *));
-	t->response = xcalloc(n, sizeof(char *));
-	t->status = xcalloc(n, 1);
-	for (i = 0; i < n; i++) {
-		if (m_get_string(&r, &rcpt) == -1) {
-			task_free(t);
-			return -1;
-		}
-		t->rcpts[t->nrcpt++] = xstrdup(rcpt);
-	}
-	if (m_end(&r) == -1) {
-		task_free(t);
-		return -1;
-	}
+	strlcpy(t->msgid, w.id, sizeof(t->msgid));
+	t->from = xstrdup(w.from);
+	t->body8 = strcmp(w.body, "8BITMIME") == 0;
+	t->smtputf8 = w.smtputf8;
+	t->size = w.size;
+	t->rcpts = xcalloc(w.nrcpt, sizeof(char *));
+	t->response = xcalloc(w.nrcpt, sizeof(char *));
+	t->status = xcalloc(w.nrcpt, 1);
+	for (i = 0; i < w.nrcpt; i++)
+		t->rcpts[t->nrcpt++] = xstrdup(w.rcpts[i]);
+	dom = xstrdup(w.domain);
+	wire_deliver_clear(&w);
 	if (dd->shutdown) {
+		free(dom);
 		task_fail_all(t, RCPT_TEMPFAIL,
 		    "4.3.0 delivery agent shutting down", "");
 		return 0;
 	}
-	dom = xstrdup(domain);
 	for (p = dom; *p; p++)
 		*p = tolower((unsigned char)*p);
 	d = dest_get(dom);
@@ -449,8 +444,6 @@ deliverd_task(struct imsg *im)
 	d->npending++;
 	dest_kick(d);
 	return 0;
-bad:
-	return -1;
 }
 
 static int

@@ -52,7 +52,8 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd", "max_recipients", CT_INT, "1000", O(smtpd_max_recipients),
 	  "Recipients per message (at most 1000); more get 452 4.5.3." },
 	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions),
-	  "Concurrent sessions per worker; above it new clients get 421 4.3.2." },
+	  "Concurrent sessions per worker, at most half the open files budget "
+	  "(see Sessions); above it new clients get 421 4.3.2." },
 	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from),
 	  "Networks allowed to relay (send to any recipient); others get 554 5.7.1." },
 	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout),
