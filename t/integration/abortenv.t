@@ -8,11 +8,7 @@
 command -v swaks >/dev/null || skip_all "swaks not installed"
 plan 6
 
-SP=$(free_port)
-mkdir -p "$T/sink"
-"$PY" "$SRCDIR/t/integration/sink.py" 127.0.0.6 "$SP" "$T/sink" >"$T/sink.out" 2>&1 &
-track $!
-wait_for 20 test -e "$T/sink/ready"; ok $? "sink is up"
+run_sink; ok $? "sink is up"
 RELAYHOST="[127.0.0.6]:$SP" SYSLOG_SOCKET= WORKERS=1 write_conf
 start_petrel; ok $? "petreld is up"
 # queued fills its pool of spool files (1024 open files: 120) at start;

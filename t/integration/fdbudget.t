@@ -7,8 +7,7 @@
 plan 8
 N=${FDBUDGET_N:-3000}
 
-SP=$(free_port)
-mkdir -p "$T/sink"
+SP=$(free_port)	# the sink comes later, on this port
 RELAYHOST="[127.0.0.6]:$SP" SYSLOG_SOCKET= QUEUED_EXTRA="retry_interval = 4s
 max_retry_interval = 4s" write_conf
 NOFILE=1024 start_petrel; ok $? "petreld is up under ulimit -n 1024"
@@ -24,6 +23,7 @@ wait_for 60 sh -c "[ \$(grep -c 'event=TransientFailure' $T/petreld.out) -ge $N 
 ok $? "every message was deferred (next hop down)"
 
 # the next hop comes back; they fall due together within the retry jitter
+mkdir -p "$T/sink"
 "$PY" "$SRCDIR/t/integration/sink.py" 127.0.0.6 "$SP" "$T/sink" >"$T/sink.out" 2>&1 &
 track $!
 wait_for 20 test -e "$T/sink/ready"; ok $? "sink is up"

@@ -208,6 +208,17 @@ kill_children_while() {
 }
 killed() { echo "$KILLED" | tr ' ' '\n' | grep -c "^$1\$"; }
 
+# run_sink [ADDRESS]: t/integration/sink.py (aiosmtpd) on ADDRESS
+# (127.0.0.6) and a free port SP, writing to $T/sink; waits until it listens.
+run_sink() {
+	SP=$(free_port)
+	mkdir -p "$T/sink"
+	"$PY" "$SRCDIR/t/integration/sink.py" "${1:-127.0.0.6}" "$SP" "$T/sink" \
+	    >"$T/sink.out" 2>&1 &
+	track $!
+	wait_for 20 test -e "$T/sink/ready"
+}
+
 # chat LINES...: an SMTP dialogue, one reply per line sent (banner first)
 chat() { "$PY" "$SRCDIR/t/integration/smtpchat.py" 127.0.0.1 "$PORT" "$@"; }
 

@@ -9,11 +9,7 @@
 command -v swaks >/dev/null || skip_all "swaks not installed"
 plan 12
 
-SP=$(free_port)
-mkdir -p "$T/sink"
-"$PY" "$SRCDIR/t/integration/sink.py" 127.0.0.6 "$SP" "$T/sink" >"$T/sink.out" 2>&1 &
-track $!
-wait_for 20 test -e "$T/sink/ready"; ok $? "sink is up"
+run_sink; ok $? "sink is up"
 RELAYHOST="[127.0.0.6]:$SP" SYSLOG_SOCKET= WORKERS=2 write_conf
 export PETREL_TEST_HOOKS=1
 start_petrel; ok $? "petreld is up"

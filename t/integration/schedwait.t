@@ -8,11 +8,7 @@
 plan 7
 N=1000
 
-SP=$(free_port)
-mkdir -p "$T/sink"
-"$PY" "$SRCDIR/t/integration/sink.py" 127.0.0.6 "$SP" "$T/sink" >"$T/sink.out" 2>&1 &
-track $!
-wait_for 20 test -e "$T/sink/ready"; ok $? "sink is up"
+run_sink; ok $? "sink is up"
 RELAYHOST="[127.0.0.6]:$SP" SYSLOG_SOCKET= write_conf
 start_petrel; ok $? "petreld is up"
 
