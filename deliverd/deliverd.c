@@ -44,26 +44,6 @@ site_cmp(struct site *a, struct site *b)
 RB_GENERATE(site_tree, site, entry, site_cmp);
 
 static void
-egress_defaults(struct egress *eg)
-{
-	memset(eg, 0, sizeof(*eg));
-	eg->smtp_port = dd->conf->deliverd_smtp_port;
-	eg->connection_limit = 32;
-	eg->max_deliveries_per_connection = 1024;
-	eg->enable_pipelining = 1;
-	eg->enable_rset = 1;
-	eg->connect_timeout = 60;
-	eg->banner_timeout = 60;
-	eg->ehlo_timeout = 300;
-	eg->mail_from_timeout = 300;
-	eg->rcpt_to_timeout = 300;
-	eg->data_timeout = dd->conf->deliverd_data_timeout;
-	eg->data_dot_timeout = dd->conf->deliverd_data_dot_timeout;
-	eg->idle_timeout = 60;
-	strlcpy(eg->ehlo_domain, dd->conf->hostname, sizeof(eg->ehlo_domain));
-}
-
-static void
 task_free(struct dtask *t)
 {
 	int	 i;
@@ -288,7 +268,7 @@ site_get(struct dns_result *res)
 	if ((s = RB_FIND(site_tree, &dd->sites, &key)) == NULL) {
 		s = xcalloc(1, sizeof(*s));
 		s->name = xstrdup(res->site_name);
-		egress_defaults(&s->eg);
+		egress_defaults(&s->eg, dd->conf);
 		TAILQ_INIT(&s->ready);
 		TAILQ_INIT(&s->conns);
 		RB_INSERT(site_tree, &dd->sites, s);

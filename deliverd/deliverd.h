@@ -17,30 +17,11 @@
 #include "chan.h"
 #include "conf.h"
 #include "dns.h"
+#include "egress.h"
 #include "envelope.h"
 #include "smtp.h"
 #include "txn.h"
 
-/*
- * Egress settings, with KumoMTA's names and defaults; until the policy
- * lands they are the same for every destination.
- */
-struct egress {
-	int		 smtp_port;
-	int		 connection_limit;
-	int		 max_deliveries_per_connection;
-	int		 enable_pipelining;
-	int		 enable_rset;
-	int		 connect_timeout;
-	int		 banner_timeout;
-	int		 ehlo_timeout;
-	int		 mail_from_timeout;
-	int		 rcpt_to_timeout;
-	int		 data_timeout;
-	int		 data_dot_timeout;
-	int		 idle_timeout;
-	char		 ehlo_domain[256];
-};
 
 /* One message for the recipients of one routing domain (from queued). */
 struct dtask {

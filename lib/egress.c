@@ -1,0 +1,57 @@
+/*
+ * egress.c - an egress path's defaults and its clean-up (egress.h).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "egress.h"
+#include "keysource.h"
+
+void
+egress_defaults(struct egress *eg, const struct petrel_conf *conf)
+{
+	memset(eg, 0, sizeof(*eg));
+	eg->enable_tls = TLS_OPPORTUNISTIC;
+	eg->smtp_port = conf->deliverd_smtp_port;
+	strlcpy(eg->ehlo_domain, conf->hostname, sizeof(eg->ehlo_domain));
+	eg->connection_limit = 32;
+	eg->max_deliveries_per_connection = 1024;
+	eg->enable_pipelining = 1;
+	eg->enable_rset = 1;
+	eg->connect_timeout = 60;
+	eg->banner_timeout = 60;
+	eg->ehlo_timeout = 300;
+	eg->starttls_timeout = 5;
+	eg->auth_timeout = 60;
+	eg->mail_from_timeout = 300;
+	eg->rcpt_to_timeout = 300;
+	eg->data_timeout = conf->deliverd_data_timeout;
+	eg->data_dot_timeout = conf->deliverd_data_dot_timeout;
+	eg->idle_timeout = 60;
+	eg->refresh_interval = 60;
+}
+
+static void
+free_list(char **v, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+}
+
+void
+egress_clear(struct egress *eg)
+{
+	free(eg->smtp_auth_plain_username);
+	keysource_free(eg->smtp_auth_plain_password);
+	keysource_free(eg->tls_certificate);
+	keysource_free(eg->tls_private_key);
+	free_list(eg->smtp_auth_mechanisms, EGRESS_MAX_MECHS);
+	free_list(eg->prohibited_hosts, EGRESS_MAX_HOSTS);
+	free_list(eg->skip_hosts, EGRESS_MAX_HOSTS);
+	memset(eg, 0, sizeof(*eg));
+}
