@@ -345,6 +345,8 @@ conf_handler(void *user, const char *section, const char *name,
 	}
 	p->last = i;
 	strlcpy(p->lastval, v, sizeof(p->lastval));
+	if (conf_keys[i].off == O(policy))
+		p->conf->policy_given = 1;
 	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
 		conf_error(p, p->lineno, "[%s] %s = %s: %s", section, name,
 		    value, err);
@@ -449,16 +451,10 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 	    (*c->smtpd_tls_private_key == '\0'))
 		conf_error(&p, 0, "[smtpd] tls_certificate and tls_private_key "
 		    "go together");
-	if (*c->queued_relayhost != '\0') {
-		struct sockaddr_storage ss;
-		socklen_t	 sl;
-		const char	*rh = c->queued_relayhost;
-
-		if (rh[0] == '[' ? parse_hostport(rh, 25, &ss, &sl) == -1 :
-		    smtp_parse_domain(rh, 0) == -1)
-			conf_error(&p, 0, "[queued] relayhost = %s: must be "
-			    "[ADDR], [ADDR]:PORT or a domain", rh);
-	}
+	if (*c->queued_relayhost != '\0' &&
+	    smtp_parse_routing_domain(c->queued_relayhost) == -1)
+		conf_error(&p, 0, "[queued] relayhost = %s: must be "
+		    "[ADDR], [ADDR]:PORT or a domain", c->queued_relayhost);
 	if (c->smtpd_max_recipients > 1000)
 		conf_error(&p, 0, "[smtpd] max_recipients: at most 1000 "
 		    "(a message's envelope travels in one frame)");

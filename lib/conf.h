@@ -25,6 +25,7 @@ struct petrel_conf {
 	char		*spool_dir;
 	char		*run_dir;
 	char		*policy;
+	int		 policy_given;	/* named in the file: must exist */
 	int		 privsep;
 	int		 syslog_facility;
 	char		*syslog_socket;

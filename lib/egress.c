@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "egress.h"
 #include "keysource.h"
+#include "util.h"
 
 void
 egress_defaults(struct egress *eg, const struct petrel_conf *conf)
@@ -54,4 +55,31 @@ egress_clear(struct egress *eg)
 	free_list(eg->prohibited_hosts, EGRESS_MAX_HOSTS);
 	free_list(eg->skip_hosts, EGRESS_MAX_HOSTS);
 	memset(eg, 0, sizeof(*eg));
+}
+
+static void
+copy_list(char **dst, char *const *src, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = src[i] != NULL ? xstrdup(src[i]) : NULL;
+}
+
+void
+egress_copy(struct egress *dst, const struct egress *src)
+{
+	*dst = *src;
+	if (src->smtp_auth_plain_username != NULL)
+		dst->smtp_auth_plain_username =
+		    xstrdup(src->smtp_auth_plain_username);
+	dst->smtp_auth_plain_password =
+	    keysource_copy(src->smtp_auth_plain_password);
+	dst->tls_certificate = keysource_copy(src->tls_certificate);
+	dst->tls_private_key = keysource_copy(src->tls_private_key);
+	copy_list(dst->smtp_auth_mechanisms, src->smtp_auth_mechanisms,
+	    EGRESS_MAX_MECHS);
+	copy_list(dst->prohibited_hosts, src->prohibited_hosts,
+	    EGRESS_MAX_HOSTS);
+	copy_list(dst->skip_hosts, src->skip_hosts, EGRESS_MAX_HOSTS);
 }

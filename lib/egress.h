@@ -25,9 +25,10 @@ enum tls_mode {
 struct egress_rate {
 	uint64_t	 n;
 	double		 period;
+	uint64_t	 max_burst;	/* ",max_burst=N"; 0: not given */
 };
 
-#define EGRESS_MAX_HOSTS	16
+#define EGRESS_MAX_HOSTS	64
 #define EGRESS_MAX_MECHS	8
 
 struct egress {
@@ -68,7 +69,9 @@ struct egress {
 
 /* KumoMTA's defaults, with petrel.conf's where it has a key for one. */
 void	 egress_defaults(struct egress *, const struct petrel_conf *);
-/* Free what an egress owns (strings, keysource specs); defaults again. */
+/* Free what an egress owns (strings, keysource specs); all zero again. */
 void	 egress_clear(struct egress *);
+/* A deep copy into dst (which owns nothing yet). */
+void	 egress_copy(struct egress *dst, const struct egress *src);
 
 #endif

@@ -1,12 +1,42 @@
 /*
- * keysource.c - keysource specs (see keysource.h).
+ * keysource.c - keysource specs (see keysource.h): the one parser of
+ * KumoMTA's keysource forms, with petrel's key_file and
+ * vault_namespace.  Secrets (key_data, vault_token) are copied only
+ * into memory that is wiped when freed, and never printed.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keysource.h"
+#include "util.h"
+
+#define KS_OFF(f)	offsetof(struct keysource, f)
+
+/* The keys of the table form; secret ones are wiped when freed. */
+static const struct {
+	const char	*name;
+	size_t		 off;
+	int		 secret;
+} ks_keys[] = {
+	{ "key_data", KS_OFF(data), 1 },
+	{ "key_file", KS_OFF(path), 0 },
+	{ "vault_mount", KS_OFF(vault_mount), 0 },
+	{ "vault_path", KS_OFF(vault_path), 0 },
+	{ "vault_key", KS_OFF(vault_key), 0 },
+	{ "vault_address", KS_OFF(vault_address), 0 },
+	{ "vault_token", KS_OFF(vault_token), 1 },
+	{ "vault_namespace", KS_OFF(vault_namespace), 0 },
+};
+#define NKEYS	(sizeof(ks_keys) / sizeof(ks_keys[0]))
+
+static char **
+ks_field(struct keysource *ks, size_t i)
+{
+	return (char **)((char *)ks + ks_keys[i].off);
+}
 
 static void
 free_secret(char *s)
@@ -17,18 +47,165 @@ free_secret(char *s)
 	}
 }
 
+struct keysource *
+keysource_new(void)
+{
+	return xcalloc(1, sizeof(struct keysource));
+}
+
+struct keysource *
+keysource_file(const char *path, char *err, size_t errlen)
+{
+	struct keysource *ks;
+
+	if (*path != '/') {
+		snprintf(err, errlen, "a keysource file must be an absolute "
+		    "path, got '%s'", path);
+		return NULL;
+	}
+	ks = keysource_new();
+	ks->kind = KS_FILE;
+	ks->path = xstrdup(path);
+	return ks;
+}
+
+int
+keysource_set(struct keysource *ks, const char *key, const char *value,
+    size_t len, char *err, size_t errlen)
+{
+	char	**f, *v;
+	size_t	 i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(key, ks_keys[i].name) == 0)
+			break;
+	if (i == NKEYS) {
+		snprintf(err, errlen, "unknown key '%s' (a keysource is a "
+		    "path, {key_data}, {key_file} or {vault_mount, "
+		    "vault_path, ...})", key);
+		return -1;
+	}
+	f = ks_field(ks, i);
+	if (*f != NULL) {
+		snprintf(err, errlen, "%s: given twice", key);
+		return -1;
+	}
+	if (len == 0 || memchr(value, '\0', len) != NULL) {
+		snprintf(err, errlen, "%s: %s", key, len == 0 ? "empty" :
+		    "contains a NUL byte");
+		return -1;
+	}
+	if ((v = malloc(len + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(v, value, len);
+	v[len] = '\0';
+	*f = v;
+	return 0;
+}
+
+int
+keysource_check(struct keysource *ks, char *err, size_t errlen)
+{
+	int	 vault = ks->vault_mount || ks->vault_path || ks->vault_key ||
+	    ks->vault_address || ks->vault_token || ks->vault_namespace;
+
+	if ((ks->data != NULL) + (ks->path != NULL) + vault > 1) {
+		snprintf(err, errlen, "%s do not go together in one keysource",
+		    ks->data == NULL ? "key_file and vault_*" :
+		    ks->path == NULL ? "key_data and vault_*" :
+		    "key_data and key_file");
+		return -1;
+	}
+	if (ks->data != NULL)
+		ks->kind = KS_DATA;
+	else if (ks->path != NULL) {
+		if (*ks->path != '/') {
+			snprintf(err, errlen, "key_file: must be an absolute "
+			    "path, got '%s'", ks->path);
+			return -1;
+		}
+		ks->kind = KS_FILE;
+	} else if (vault) {
+		if (ks->vault_mount == NULL || ks->vault_path == NULL) {
+			snprintf(err, errlen, "%s missing (a Vault keysource "
+			    "needs vault_mount and vault_path)",
+			    ks->vault_mount == NULL ? "vault_mount" :
+			    "vault_path");
+			return -1;
+		}
+		if (ks->vault_address != NULL &&
+		    strncmp(ks->vault_address, "http://", 7) != 0 &&
+		    strncmp(ks->vault_address, "https://", 8) != 0) {
+			snprintf(err, errlen, "vault_address: expected an "
+			    "http:// or https:// URL, got '%s'",
+			    ks->vault_address);
+			return -1;
+		}
+		if (ks->vault_key == NULL)
+			ks->vault_key = xstrdup("key");
+		ks->kind = KS_VAULT;
+	} else {
+		snprintf(err, errlen, "empty keysource (expected key_data, "
+		    "key_file, or vault_mount and vault_path)");
+		return -1;
+	}
+	return 0;
+}
+
+struct keysource *
+keysource_copy(const struct keysource *ks)
+{
+	struct keysource *c;
+	size_t		 i;
+	char		*const *f;
+
+	if (ks == NULL)
+		return NULL;
+	c = keysource_new();
+	c->kind = ks->kind;
+	for (i = 0; i < NKEYS; i++) {
+		f = (char *const *)((const char *)ks + ks_keys[i].off);
+		if (*f != NULL)
+			*ks_field(c, i) = xstrdup(*f);
+	}
+	return c;
+}
+
+const char *
+keysource_describe(const struct keysource *ks, char *buf, size_t len)
+{
+	if (ks == NULL)
+		snprintf(buf, len, "none");
+	else if (ks->kind == KS_FILE)
+		snprintf(buf, len, "file %s", ks->path);
+	else if (ks->kind == KS_DATA)
+		snprintf(buf, len, "inline key_data");
+	else if (ks->kind == KS_VAULT)
+		snprintf(buf, len, "vault %s/%s#%s%s%s%s%s", ks->vault_mount,
+		    ks->vault_path, ks->vault_key,
+		    ks->vault_address ? " at " : "",
+		    ks->vault_address ? ks->vault_address : "",
+		    ks->vault_namespace ? " namespace " : "",
+		    ks->vault_namespace ? ks->vault_namespace : "");
+	else
+		snprintf(buf, len, "incomplete keysource");
+	return buf;
+}
+
 void
 keysource_free(struct keysource *ks)
 {
+	size_t	 i;
+
 	if (ks == NULL)
 		return;
-	free(ks->path);
-	free_secret(ks->data);
-	free(ks->vault_mount);
-	free(ks->vault_path);
-	free(ks->vault_key);
-	free(ks->vault_address);
-	free_secret(ks->vault_token);
-	free(ks->vault_namespace);
+	for (i = 0; i < NKEYS; i++) {
+		if (ks_keys[i].secret)
+			free_secret(*ks_field(ks, i));
+		else
+			free(*ks_field(ks, i));
+	}
 	free(ks);
 }

@@ -1,12 +1,15 @@
 /*
  * keysource.h - a keysource *spec*: where a secret lives (KumoMTA's
  * keysource: a file path, inline key_data, key_file, or a Vault KV v2
- * secret).  Parsed and validated in lib/ (the policy's make_egress_path
- * uses it; keysd will evaluate it); the secret itself is never read
- * here.
+ * secret).  Parsed and validated here, once: the policy's
+ * make_egress_path gives the parts of its Lua tables to it, and keysd
+ * will give it the parts of its requests.  The secret itself is never
+ * read here.
  */
 #ifndef PETREL_KEYSOURCE_H
 #define PETREL_KEYSOURCE_H
+
+#include <stddef.h>
 
 enum keysource_kind {
 	KS_FILE = 1,		/* a string, or { key_file = ... } */
@@ -22,6 +25,22 @@ struct keysource {
 	char		*vault_address, *vault_token, *vault_namespace;
 };
 
+/* The string form: a file path (absolute: petrel's processes chroot). */
+struct keysource *keysource_file(const char *path, char *err, size_t errlen);
+/*
+ * The table form, one key at a time: keysource_set() refuses an unknown
+ * key, a repeated one or an empty or NUL-bearing value, naming it;
+ * keysource_check() then refuses a combination that is no keysource
+ * and fills in vault_key's default ("key").  -1 with err set.
+ */
+struct keysource *keysource_new(void);
+int	 keysource_set(struct keysource *, const char *key, const char *value,
+	    size_t len, char *err, size_t errlen);
+int	 keysource_check(struct keysource *, char *err, size_t errlen);
+struct keysource *keysource_copy(const struct keysource *);
+/* For logs and petrelctl: where, never what ("vault kv/smtp#password"). */
+const char *keysource_describe(const struct keysource *, char *buf,
+	    size_t len);
 void	 keysource_free(struct keysource *);
 
 #endif

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "smtp.h"
+#include "util.h"
 
 /* One command or reply line, CRLF added: both sides write this way. */
 void
@@ -180,6 +181,22 @@ int
 smtp_parse_domain(const char *d, int allow_literal)
 {
 	return domain_check(d, allow_literal, 0);
+}
+
+/*
+ * A routing domain as [queued] relayhost and the policy's
+ * make_queue_config give one: "[192.0.2.1]", "[192.0.2.1]:2526",
+ * "[IPv6:2001:db8::1]" (connected to directly) or a domain name.
+ */
+int
+smtp_parse_routing_domain(const char *rd)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 sl;
+
+	if (rd[0] == '[')
+		return parse_hostport(rd, 25, &ss, &sl);
+	return smtp_parse_domain(rd, 0);
 }
 
 static int

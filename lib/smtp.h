@@ -48,6 +48,7 @@ struct smtp_reply {
 enum smtp_cmd	 smtp_parse_verb(char *line, char **args);
 const char	*smtp_cmd_name(enum smtp_cmd);
 int		 smtp_parse_domain(const char *, int allow_literal);
+int		 smtp_parse_routing_domain(const char *);
 int		 smtp_parse_mailbox(const char *);
 int		 smtp_utf8_check(const char *);
 int		 smtp_parse_path(char *args, const char *prefix, char *path,

@@ -50,7 +50,9 @@ str_trim(char *s)
 
 /*
  * A duration: "90", "90s", "20m", "8h", "7d", "1w", also spelled out
- * the way KumoMTA accepts them ("5 min", "2 hours", "1 day").
+ * the way KumoMTA accepts them ("5 min", "2 hours", "1 day", "1 year";
+ * a month is 30.44 days and a year 365.25, as KumoMTA's humantime has
+ * them).  Whole seconds only.
  */
 int
 parse_duration(const char *s, int64_t *out)
@@ -64,6 +66,10 @@ parse_duration(const char *s, int64_t *out)
 		{ "hours", 3600 },
 		{ "d", 86400 }, { "day", 86400 }, { "days", 86400 },
 		{ "w", 604800 }, { "week", 604800 }, { "weeks", 604800 },
+		{ "wk", 604800 }, { "wks", 604800 },
+		{ "month", 2630016 }, { "months", 2630016 },
+		{ "y", 31557600 }, { "yr", 31557600 }, { "yrs", 31557600 },
+		{ "year", 31557600 }, { "years", 31557600 },
 	};
 	int64_t		 total = 0;
 	const char	*p = s;
@@ -98,7 +104,8 @@ parse_duration(const char *s, int64_t *out)
 				break;
 		if (i == sizeof(units) / sizeof(units[0]))
 			return -1;
-		if (v * units[i].mult > INT64_MAX - total)
+		if (v > INT64_MAX / units[i].mult ||
+		    v * units[i].mult > INT64_MAX - total)
 			return -1;
 		total += v * units[i].mult;
 		any = 1;
@@ -106,6 +113,102 @@ parse_duration(const char *s, int64_t *out)
 	if (!any)
 		return -1;
 	*out = total;
+	return 0;
+}
+
+/* A number with KumoMTA's optional separators: "1000", "1_000", "1,000". */
+static int
+parse_separated(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+	int		 digits = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '_' || s[i] == ',')
+			continue;
+		if (!isdigit((unsigned char)s[i]) ||
+		    v > (UINT64_MAX - (s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+		digits++;
+	}
+	if (digits == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * A limit as KumoMTA writes one: a positive number, "1_000", or with
+ * its "local:" prefix (petrel is one node: local is all there is).
+ */
+int
+parse_limit(const char *s, uint64_t *out)
+{
+	uint64_t	 v;
+
+	if (strncmp(s, "local:", 6) == 0)
+		s += 6;
+	if (parse_separated(s, strlen(s), &v) == -1 || v == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * A rate as KumoMTA's ThrottleSpec: "LIMIT/PERIOD" with PERIOD s, sec,
+ * second, m, min, minute, h, hr, hour, d or day, optionally with a
+ * count before it ("100/10min"); "local:" before it and
+ * ",max_burst=N" after it are taken too.  LIMIT may carry _ or ,.
+ */
+int
+parse_rate(const char *s, uint64_t *limit, uint64_t *period,
+    uint64_t *max_burst)
+{
+	static const struct { const char *name; uint64_t secs; } periods[] = {
+		{ "s", 1 }, { "sec", 1 }, { "second", 1 }, { "seconds", 1 },
+		{ "m", 60 }, { "min", 60 }, { "minute", 60 }, { "minutes", 60 },
+		{ "h", 3600 }, { "hr", 3600 }, { "hour", 3600 },
+		{ "hours", 3600 },
+		{ "d", 86400 }, { "day", 86400 }, { "days", 86400 },
+	};
+	const char	*slash, *burst, *end, *p;
+	uint64_t	 n, scale = 1, b = 0;
+	size_t		 i, len;
+
+	if (strncmp(s, "local:", 6) == 0)
+		s += 6;
+	end = s + strlen(s);
+	if ((burst = strstr(s, ",max_burst=")) != NULL) {
+		if (parse_separated(burst + 11, strlen(burst + 11), &b) == -1)
+			return -1;
+		end = burst;
+	}
+	if ((slash = memchr(s, '/', end - s)) == NULL ||
+	    parse_separated(s, slash - s, &n) == -1 || n == 0)
+		return -1;
+	p = slash + 1;
+	if (isdigit((unsigned char)*p)) {
+		for (scale = 0; isdigit((unsigned char)*p); p++) {
+			if (scale > (UINT64_MAX - (*p - '0')) / 10)
+				return -1;
+			scale = scale * 10 + (*p - '0');
+		}
+		if (scale == 0)
+			return -1;
+	}
+	len = end - p;
+	for (i = 0; i < sizeof(periods) / sizeof(periods[0]); i++)
+		if (strlen(periods[i].name) == len &&
+		    strncmp(p, periods[i].name, len) == 0)
+			break;
+	if (i == sizeof(periods) / sizeof(periods[0]) ||
+	    scale > UINT64_MAX / periods[i].secs)
+		return -1;
+	*limit = n;
+	*period = scale * periods[i].secs;
+	*max_burst = b;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * util.h - small parsers every process shares: durations, sizes,
- * socket addresses, networks.
+ * limits and rates, socket addresses, networks.
  */
 #ifndef PETREL_UTIL_H
 #define PETREL_UTIL_H
@@ -21,6 +21,9 @@ struct netmask {
 
 int	 parse_duration(const char *, int64_t *secs);
 int	 parse_size(const char *, uint64_t *bytes);
+int	 parse_limit(const char *, uint64_t *);
+int	 parse_rate(const char *, uint64_t *limit, uint64_t *period_secs,
+	    uint64_t *max_burst);
 int	 parse_hostport(const char *, int defport, struct sockaddr_storage *,
 	    socklen_t *);
 int	 parse_netmask(const char *, struct netmask *);
