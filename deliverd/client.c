@@ -9,6 +9,18 @@
  * recipient, is txn.c's; this file does the I/O and the timeouts.
  * Replies are assembled line by line by smtp_reply_add() (lib/smtp.c).
  *
+ * TLS (enable_tls, implicit_tls; the SSL itself is tls.c's): after
+ * EHLO, STARTTLS when offered and the path does not say Disabled; on
+ * its 220 whatever else the server sent in clear text is thrown away
+ * unread (the client side of CVE-2011-0411), the socket is wrapped in
+ * libevent's OpenSSL filter, the handshake gets starttls_timeout, and
+ * EHLO is sent again with the old keywords forgotten.  implicit_tls
+ * wraps the socket as soon as it connects, before the banner.  A
+ * failed handshake or a certificate that had to verify and did not
+ * fails the host (next address, next MX), except that
+ * OpportunisticInsecure tries the same host again in clear text.  The
+ * session's protocol and cipher go with every result.
+ *
  * The message text lies in the spool in wire form (CRLF, dot-stuffed),
  * so it goes from the spool fd to the socket as it is (a file segment:
  * sendfile where it can), followed by the final dot.
@@ -38,14 +50,22 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 
 #include "log.h"
 #include "deliverd.h"
 #include "smtp.h"
+#include "tls.h"
 #include "util.h"
 #include "wire.h"
 
 #define REPLY_LINE_MAX	4096
+/*
+ * Under TLS, encrypted output waiting for the socket: beyond this the
+ * filter stops taking plain text, so the text is "written" (and its
+ * timeouts run) much as without TLS.
+ */
+#define TLS_UNSENT_MAX	(256 * 1024)
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -99,6 +119,14 @@ conn_close(struct conn *c)
 	deliverd_conn_closed();
 }
 
+/* The task's result says how the session was protected. */
+static void
+conn_task_tls(struct conn *c, struct dtask *t)
+{
+	strlcpy(t->tls, c->tls ? c->tls_version : "", sizeof(t->tls));
+	strlcpy(t->cipher, c->tls ? c->tls_cipher : "", sizeof(t->cipher));
+}
+
 /*
  * The transaction broke off (timeout, lost connection, protocol
  * error): every recipient without an outcome fails temporarily with
@@ -115,8 +143,10 @@ conn_fail(struct conn *c)
 		c->bev = NULL;
 	}
 	c->task = NULL;
-	if (t != NULL)
+	if (t != NULL) {
+		conn_task_tls(c, t);
 		task_fail_all(t, RCPT_TEMPFAIL, c->last_error, c->relay);
+	}
 	conn_close(c);
 }
 
@@ -205,20 +235,16 @@ conn_exhausted(struct conn *c)
 	conn_close(c);
 }
 
-/* This host failed before a transaction began: try the next one. */
+/*
+ * This host failed before a transaction began, c->last_error says why:
+ * try the next address (next 0: the same one again, in clear text; see
+ * conn_tls_failed).
+ */
 static void
-conn_advance(struct conn *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-conn_advance(struct conn *c, const char *fmt, ...)
+conn_retry(struct conn *c, int next)
 {
-	va_list	 ap;
 	char	 q1[512], q2[512];
 
-	va_start(ap, fmt);
-	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
-	va_end(ap);
 	log_debug("site=%s relay=%s: reason=\"%s\"",
 	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
 	    log_quote(c->last_error, q2, sizeof(q2)));
@@ -231,8 +257,28 @@ conn_advance(struct conn *c, const char *fmt, ...)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	c->addr++;
+	if (next) {
+		c->addr++;
+		c->tls_clear = 0;
+	} else
+		c->tls_clear = 1;
 	conn_connect(c);
+}
+
+/* This host failed before a transaction began: try the next one. */
+static void
+conn_advance(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+conn_advance(struct conn *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+	va_end(ap);
+	conn_retry(c, 1);
 }
 
 /*
@@ -253,6 +299,14 @@ conn_no_fd(struct conn *c)
 	}
 	deliverd_fd_shortage("socket");
 	conn_close(c);
+}
+
+/* What EHLO said no longer holds (a new session, TLS, HELO). */
+static void
+conn_forget_ext(struct conn *c)
+{
+	c->pipelining = c->size_ext = c->ext_8bitmime = c->ext_smtputf8 = 0;
+	c->ext_starttls = 0;
 }
 
 static void
@@ -298,7 +352,11 @@ conn_connect(struct conn *c)
 		break;
 	}
 	c->state = C_CONNECTING;
-	c->pipelining = c->size_ext = c->ext_8bitmime = c->ext_smtputf8 = 0;
+	conn_forget_ext(c);
+	c->tls_mode = c->site->eg.enable_tls;
+	c->implicit_tls = c->site->eg.implicit_tls;
+	c->tls = c->tls_verified = 0;
+	c->tls_version[0] = c->tls_cipher[0] = '\0';
 	smtp_reply_reset(&c->reply);
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
@@ -325,17 +383,25 @@ conn_connect(struct conn *c)
 }
 
 /*
- * Close at once, saying QUIT straight to the socket when nothing else
- * is pending (it nearly always fits) without waiting for the answer:
- * for room within the descriptor budget.
+ * QUIT straight to the socket when nothing else is pending (it nearly
+ * always fits), for a connection about to be closed without waiting
+ * for the answer.  Not under TLS: there it could only be written
+ * through the session, so the connection just closes.
  */
-void
-conn_drop(struct conn *c)
+static void
+conn_say_quit(struct conn *c)
 {
-	if (c->bev != NULL &&
+	if (c->bev != NULL && !c->tls && c->state != C_TLS &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		(void)send(bufferevent_getfd(c->bev), "QUIT\r\n", 6,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Close at once: for room within the descriptor budget. */
+void
+conn_drop(struct conn *c)
+{
+	conn_say_quit(c);
 	conn_close(c);
 }
 
@@ -387,6 +453,7 @@ conn_run(struct conn *c)
 			return;
 		t = c->task;
 		c->task = NULL;
+		conn_task_tls(c, t);
 		task_finish(t, c->relay);
 	}
 }
@@ -403,6 +470,7 @@ conn_task_done(struct conn *c)
 	if (c->txn.closing)
 		c->closing = 1;	/* 421: the server ends the session */
 	txn_end(&c->txn);
+	conn_task_tls(c, t);
 	task_finish(t, c->relay);
 	if (!c->closing &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
@@ -640,6 +708,174 @@ conn_ehlo_line(struct conn *c, const char *text)
 		c->ext_8bitmime = 1;
 	else if (strcasecmp(text, "SMTPUTF8") == 0)
 		c->ext_smtputf8 = 1;
+	else if (strcasecmp(text, "STARTTLS") == 0)
+		c->ext_starttls = 1;
+}
+
+static void
+conn_ehlo(struct conn *c)
+{
+	conn_send(c, "EHLO %s", c->site->eg.ehlo_domain);
+	c->state = C_EHLO;
+	conn_timeout(c, c->site->eg.ehlo_timeout);
+}
+
+/*
+ * The socket goes under TLS: after the 220 to STARTTLS, or at once
+ * with implicit_tls.  Whatever the server sent after its 220 came
+ * before it could have seen our handshake: it is dropped unread, so
+ * nothing sent in clear text can pose as a reply inside TLS.
+ */
+static void
+conn_tls_start(struct conn *c)
+{
+	struct dns_host	*h = &c->site->res.hosts[c->host];
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct bufferevent *tb;
+	SSL		*ssl;
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if ((ssl = tls_client_new(h->name, c->site->res.literal)) == NULL) {
+		conn_advance(c, "4.7.5 TLS with %s: no TLS session could be "
+		    "set up", c->relay);
+		return;
+	}
+	/* the filter's timeouts count from now on; the socket's stop */
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, TLS_UNSENT_MAX);
+	tb = bufferevent_openssl_filter_new(dd->base, c->bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		conn_advance(c, "4.7.5 TLS with %s: no TLS session could be "
+		    "set up", c->relay);
+		return;
+	}
+	/* SMTP has its own end: a TCP close without close_notify is EOF */
+	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+	c->bev = tb;	/* frees the socket's bufferevent with it */
+	c->state = C_TLS;
+	bufferevent_setcb(tb, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	conn_timeout(c, c->site->eg.starttls_timeout);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+/*
+ * The handshake is done.  A certificate that must verify and did not
+ * fails the host before anything is said inside the session.  Then the
+ * banner (implicit_tls) or EHLO again, knowing nothing of the first.
+ */
+static void
+conn_tls_done(struct conn *c)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+	char	 why[256], q1[512], q2[512];
+
+	c->tls = 1;
+	strlcpy(c->tls_version, SSL_get_version(ssl), sizeof(c->tls_version));
+	strlcpy(c->tls_cipher, SSL_get_cipher_name(ssl),
+	    sizeof(c->tls_cipher));
+	c->tls_verified = tls_verified(ssl, why, sizeof(why));
+	log_info("site=%s relay=%s event=TLS version=%s cipher=%s verify=%s%s%s%s",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	    c->tls_version, c->tls_cipher, c->tls_verified ? "ok" : "failed",
+	    *why ? " reason=\"" : "", log_quote(why, q2, sizeof(q2)),
+	    *why ? "\"" : "");
+	if (!c->tls_verified && (c->implicit_tls ||
+	    c->tls_mode == TLS_OPPORTUNISTIC || c->tls_mode == TLS_REQUIRED ||
+	    c->tls_mode == TLS_DISABLED)) {
+		conn_advance(c, "4.7.5 TLS with %s: certificate verify "
+		    "failed: %s", c->relay, why);
+		return;
+	}
+	conn_forget_ext(c);
+	if (c->implicit_tls) {
+		c->state = C_BANNER;
+		conn_timeout(c, c->site->eg.banner_timeout);
+		return;
+	}
+	conn_ehlo(c);
+}
+
+/*
+ * The handshake failed or stalled (starttls_timeout).  The host
+ * fails; OpportunisticInsecure tries it again in clear text.
+ */
+static void
+conn_tls_failed(struct conn *c, short what)
+{
+	char		 buf[64], q1[512], q2[600];
+	const char	*why;
+	int		 clear;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(buf, sizeof(buf), "timed out after %d s",
+		    c->site->eg.starttls_timeout);
+		why = buf;
+	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR))
+		why = "lost connection";
+	else
+		why = tls_error_text(c->bev);
+	clear = c->tls_mode == TLS_OPPORTUNISTIC_INSECURE && !c->implicit_tls;
+	snprintf(c->last_error, sizeof(c->last_error), "4.7.5 TLS handshake "
+	    "with %s failed: %s%s", c->relay, why,
+	    clear ? "; trying again in clear text" : "");
+	log_info("site=%s relay=%s event=TLSError reason=\"%s\"",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	    log_quote(c->last_error, q2, sizeof(q2)));
+	conn_retry(c, !clear);
+}
+
+/* EHLO or HELO was answered: STARTTLS if the path wants it, or mail. */
+static void
+conn_greeted(struct conn *c)
+{
+	int	 required = c->tls_mode == TLS_REQUIRED ||
+		    c->tls_mode == TLS_REQUIRED_INSECURE;
+
+	if (c->tls || c->tls_mode == TLS_DISABLED || c->tls_clear) {
+		conn_run(c);
+		return;
+	}
+	if (c->ext_starttls) {
+		conn_send(c, "STARTTLS");
+		c->state = C_STARTTLS;
+		conn_timeout(c, c->site->eg.starttls_timeout);
+		return;
+	}
+	if (required) {
+		conn_say_quit(c);
+		conn_advance(c, "4.7.5 TLS required but STARTTLS not offered "
+		    "by %s", c->relay);
+		return;
+	}
+	conn_run(c);
+}
+
+/*
+ * The answer to STARTTLS.  Anything but 220 under Required fails the
+ * host; else the session goes on in clear text as before (RFC 3207 4:
+ * 454 "TLS not available due to temporary reason").
+ */
+static void
+conn_starttls_reply(struct conn *c, int code, const char *reply)
+{
+	if (code == 220) {
+		conn_tls_start(c);
+		return;
+	}
+	if (c->tls_mode == TLS_REQUIRED || c->tls_mode == TLS_REQUIRED_INSECURE) {
+		conn_say_quit(c);
+		conn_advance(c, "4.7.5 TLS required but %s refused STARTTLS: %s",
+		    c->relay, reply);
+		return;
+	}
+	if (code == 421) {
+		conn_advance(c, "%s", reply);
+		return;
+	}
+	conn_run(c);
 }
 
 /* A complete reply arrived. */
@@ -652,16 +888,13 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_advance(c, "%s", reply);
 			return;
 		}
-		conn_send(c, "EHLO %s", c->site->eg.ehlo_domain);
-		c->state = C_EHLO;
-		conn_timeout(c, c->site->eg.ehlo_timeout);
+		conn_ehlo(c);
 		return;
 	case C_EHLO:
 		if (code / 100 == 5) {
 			conn_send(c, "HELO %s", c->site->eg.ehlo_domain);
 			c->state = C_HELO;
-			c->pipelining = c->size_ext = 0;
-			c->ext_8bitmime = c->ext_smtputf8 = 0;
+			conn_forget_ext(c);
 			return;
 		}
 		/* FALLTHROUGH */
@@ -670,7 +903,13 @@ conn_reply(struct conn *c, int code, const char *reply)
 			conn_advance(c, "%s", reply);
 			return;
 		}
-		conn_run(c);
+		conn_greeted(c);
+		return;
+	case C_STARTTLS:
+		conn_starttls_reply(c, code, reply);
+		return;
+	case C_TLS:
+		/* nothing is read before the handshake completes */
 		return;
 	case C_TRANSACTION:
 		conn_txn_reply(c, code, reply);
@@ -762,9 +1001,11 @@ conn_state_name(struct conn *c)
 {
 	switch (c->state) {
 	case C_CONNECTING:	return "while connecting";
+	case C_TLS:		return "during the TLS handshake";
 	case C_BANNER:		return "while waiting for the banner";
 	case C_EHLO:		return "after EHLO";
 	case C_HELO:		return "after HELO";
+	case C_STARTTLS:	return "after STARTTLS";
 	case C_TRANSACTION:
 		if (c->txn.writing)
 			return "while sending the message text";
@@ -792,6 +1033,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		int	 on = 1;
 
+		if (c->state == C_TLS) {
+			conn_tls_done(c);
+			return;
+		}
+
 		/*
 		 * Every write is a whole batch already (evbuffers); Nagle
 		 * would hold the final dot behind the message text for a
@@ -799,23 +1045,35 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &on, sizeof(on));
+		if (c->implicit_tls) {
+			conn_tls_start(c);
+			return;
+		}
 		c->state = C_BANNER;
 		conn_timeout(c, c->site->eg.banner_timeout);
+		return;
+	}
+	if (c->state == C_TLS) {
+		conn_tls_failed(c, what);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
 		how = "timed out";
 	else if (what & BEV_EVENT_EOF)
 		how = "lost connection";
+	else if (c->tls)
+		how = tls_error_text(bev);
 	else
 		how = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	switch (c->state) {
 	case C_CONNECTING:
 		conn_advance(c, "connect to %s: %s", c->relay, how);
 		return;
+	case C_TLS:	/* above */
 	case C_BANNER:
 	case C_EHLO:
 	case C_HELO:
+	case C_STARTTLS:
 		conn_advance(c, "conversation with %s: %s %s", c->relay, how,
 		    conn_state_name(c));
 		return;

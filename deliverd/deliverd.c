@@ -19,6 +19,7 @@
 #include "priv.h"
 #include "proc.h"
 #include "deliverd.h"
+#include "tls.h"
 #include "util.h"
 #include "wire.h"
 #include "wirecodec.h"
@@ -75,7 +76,8 @@ task_finish(struct dtask *t, const char *relay)
 		resp = xcalloc(t->nrcpt, sizeof(*resp));
 		memset(&wr, 0, sizeof(wr));
 		wr.relay = relay ? relay : "";
-		wr.tls = "";
+		wr.tls = t->tls;
+		wr.cipher = t->cipher;
 		wr.nrcpt = t->nrcpt;
 		wr.status = xcalloc(t->nrcpt, 1);
 		wr.response = xcalloc(t->nrcpt, sizeof(char *));
@@ -565,6 +567,7 @@ deliverd_main(struct proc_args *pa)
 		fatalx("deliverd: resolver %s unusable",
 		    conf->deliverd_resolver);
 	conn_init_self();
+	tls_client_init(conf);		/* reads ca_file */
 	priv_drop("deliverd", conf->privsep, conf->deliverd_user,
 	    conf->deliverd_chroot);
 

@@ -38,23 +38,36 @@ struct dtask {
 	char		**rcpts;
 	uint8_t		*status;	/* RCPT_* */
 	char		**response;
+	char		 tls[16];	/* of the session it went over: */
+	char		 cipher[64];	/* "" in clear text */
 };
 TAILQ_HEAD(dtask_list, dtask);
 
 enum conn_state {
-	C_CONNECTING, C_BANNER, C_EHLO, C_HELO, C_TRANSACTION, C_IDLE,
-	C_QUIT,
+	C_CONNECTING, C_TLS, C_BANNER, C_EHLO, C_HELO, C_STARTTLS,
+	C_TRANSACTION, C_IDLE, C_QUIT,
 };
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct site	*site;
-	struct bufferevent *bev;
+	struct bufferevent *bev;	/* under TLS: the OpenSSL filter */
 	enum conn_state	 state;
 	int		 host, addr;	/* position in site->res */
 	char		 relay[320];	/* host[ip]:port */
-	/* EHLO keywords */
+	/* EHLO keywords (forgotten when TLS starts) */
 	int		 pipelining, size_ext, ext_8bitmime, ext_smtputf8;
+	int		 ext_starttls;
+	/* TLS: the egress path's wish when the connection began ... */
+	enum tls_mode	 tls_mode;
+	int		 implicit_tls;
+	int		 tls_clear;	/* OpportunisticInsecure: the handshake
+					   with this host failed; in clear now */
+	/* ... and what came of it */
+	int		 tls;		/* the session is under TLS */
+	int		 tls_verified;	/* its certificate verified */
+	char		 tls_version[16];	/* "TLSv1.3" */
+	char		 tls_cipher[64];
 	int		 deliveries;
 	int		 need_rset;	/* the last transaction broke off */
 	int		 closing;	/* the server said 421 */

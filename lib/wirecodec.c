@@ -137,6 +137,7 @@ wire_result_add(struct mbuf *m, const struct wire_result *w)
 
 	m_add_string(m, w->relay);
 	m_add_string(m, w->tls);
+	m_add_string(m, w->cipher);
 	m_add_u32(m, w->nrcpt);
 	for (i = 0; i < w->nrcpt; i++) {
 		m_add_u8(m, w->status[i]);
@@ -151,6 +152,7 @@ wire_result_get(struct mreader *r, struct wire_result *w)
 
 	memset(w, 0, sizeof(*w));
 	if (m_get_string(r, &w->relay) == -1 || m_get_string(r, &w->tls) == -1 ||
+	    m_get_string(r, &w->cipher) == -1 ||
 	    m_get_u32(r, &w->nrcpt) == -1 || w->nrcpt == 0 ||
 	    w->nrcpt > WIRE_MAX_RCPT)
 		return -1;

@@ -41,7 +41,9 @@ struct wire_deliver {
 
 /* IMSG_DELIVERD_RESULT */
 struct wire_result {
-	const char	 *relay, *tls;
+	const char	 *relay;
+	const char	 *tls, *cipher;	/* "TLSv1.3", "TLS_AES_256_GCM_SHA384";
+					   "" in clear text */
 	uint32_t	  nrcpt;
 	uint8_t		 *status;	/* RCPT_* */
 	const char	**response;

@@ -459,21 +459,22 @@ sched_task_free(struct task *t)
 /* One recipient's outcome: log it and remember what it means. */
 static void
 sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
-    const char *tls, const char *response)
+    const char *tls, const char *cipher, const char *response)
 {
 	static const char *events[] = {
 		"Delivery", "TransientFailure", "Bounce"
 	};
 	char		 buf[512], host[256], enh[16];
-	char		 f[1024], r[1024], rl[1024], tl[128];
+	char		 f[1024], r[1024], rl[1024], tl[128], ci[128];
 	double		 delay = sched_now() - m->env.arrival;
 
-	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s response=\"%s\" "
+	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s response=\"%s\" "
 	    "delay=%.1fs attempts=%" PRIu32, m->env.id, events[status],
 	    log_token(m->env.from, f, sizeof(f)),
 	    log_token(m->env.rcpts[rcpt], r, sizeof(r)),
 	    *relay ? " relay=" : "", log_token(relay, rl, sizeof(rl)),
 	    *tls ? " tls=" : "", log_token(tls, tl, sizeof(tl)),
+	    *cipher ? " cipher=" : "", log_token(cipher, ci, sizeof(ci)),
 	    log_quote(response, buf, sizeof(buf)), delay, m->env.attempts + 1);
 	switch (status) {
 	case RCPT_DELIVERED:
@@ -526,7 +527,7 @@ sched_result(int d, uint32_t id, struct mreader *r)
 	m = t->msg;
 	for (i = 0; i < wr.nrcpt; i++)
 		sched_rcpt_result(m, t->rcpts[i], wr.status[i], wr.relay,
-		    wr.tls, wr.response[i]);
+		    wr.tls, wr.cipher, wr.response[i]);
 	wire_result_clear(&wr);
 	sched_task_free(t);
 	if (--m->inflight == 0)
@@ -550,7 +551,7 @@ sched_deliverd_lost(int d, uint64_t gen)
 		m = t->msg;
 		for (i = 0; i < t->nrcpt; i++)
 			sched_rcpt_result(m, t->rcpts[i], RCPT_TEMPFAIL, "", "",
-			    "4.3.0 delivery agent stopped during delivery");
+			    "", "4.3.0 delivery agent stopped during delivery");
 		sched_task_free(t);
 		if (--m->inflight == 0)
 			sched_settle(m);

@@ -99,7 +99,8 @@ Test(wire, result_roundtrip_and_refusals)
 {
 	uint8_t		 st[] = { RCPT_DELIVERED, RCPT_PERMFAIL };
 	const char	*resp[] = { "250 ok", "550 5.1.1 no" };
-	struct wire_result w = { "mx[192.0.2.1]:25", "", 2, st, resp }, g;
+	struct wire_result w = { "mx[192.0.2.1]:25", "TLSv1.3",
+	    "TLS_AES_256_GCM_SHA384", 2, st, resp }, g;
 	struct mbuf	 m;
 	struct mreader	 r;
 	struct imsg	 im;
@@ -110,6 +111,8 @@ Test(wire, result_roundtrip_and_refusals)
 	reader_of(&m, &r, &im);
 	cr_assert_eq(wire_result_get(&r, &g), 0);
 	cr_assert_eq(g.nrcpt, 2);
+	cr_assert_str_eq(g.tls, "TLSv1.3");
+	cr_assert_str_eq(g.cipher, "TLS_AES_256_GCM_SHA384");
 	cr_assert_eq(g.status[1], RCPT_PERMFAIL);
 	cr_assert_str_eq(g.response[1], "550 5.1.1 no");
 	wire_result_clear(&g);

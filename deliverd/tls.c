@@ -1,0 +1,136 @@
+/*
+ * tls.c - the client side of TLS for deliverd: one SSL_CTX for the
+ * process, its trust store read from [deliverd] ca_file before the
+ * chroot; per connection an SSL that sends SNI and checks the next
+ * hop's name (or address) as part of the chain.
+ *
+ * Verification never aborts the handshake (SSL_VERIFY_NONE): OpenSSL
+ * still checks the chain and the name, and client.c reads the result
+ * afterwards (tls_verified), so a failure is reported with its reason
+ * and the modes that do not verify can still tell whether the peer was
+ * trusted.  Nothing is sent inside a session whose certificate had to
+ * verify and did not.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "conf.h"
+#include "log.h"
+#include "tls.h"
+
+static SSL_CTX	*tls_ctx;
+
+void
+tls_client_init(const struct petrel_conf *conf)
+{
+	char	 err[256];
+
+	if ((tls_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		fatalx("deliverd: SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+	if (*conf->deliverd_ca_file == '\0')
+		return;
+	if (SSL_CTX_load_verify_locations(tls_ctx, conf->deliverd_ca_file,
+	    NULL) != 1) {
+		/* not fatal: the modes that do not verify still work */
+		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+		ERR_clear_error();
+		log_warnx("deliverd: ca_file %s: %s: no certificate can be "
+		    "verified", conf->deliverd_ca_file, err);
+	}
+}
+
+SSL *
+tls_client_new(const char *host, int literal)
+{
+	X509_VERIFY_PARAM *vp;
+	SSL		*ssl;
+
+	if ((ssl = SSL_new(tls_ctx)) == NULL)
+		return NULL;
+	vp = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(vp,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (literal) {
+		/* no SNI for an address (RFC 6066 3) */
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
+	    X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1)
+		goto fail;
+	return ssl;
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+int
+tls_verified(SSL *ssl, char *why, size_t len)
+{
+	X509	*cert;
+	long	 r;
+
+	if ((cert = SSL_get1_peer_certificate(ssl)) == NULL) {
+		strlcpy(why, "no certificate", len);
+		return 0;
+	}
+	X509_free(cert);
+	if ((r = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		strlcpy(why, X509_verify_cert_error_string(r), len);
+		return 0;
+	}
+	*why = '\0';
+	return 1;
+}
+
+const char *
+tls_error_text(struct bufferevent *bev)
+{
+	static char	 buf[160];
+	unsigned long	 e;
+	const char	*r;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if ((r = ERR_reason_error_string(e)) == NULL)
+			r = "unknown error";
+		if (n < sizeof(buf) && strstr(buf, r) == NULL)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s",
+			    n ? ", " : "", r);
+	}
+	if (buf[0] == '\0')
+		strlcpy(buf, errno ? strerror(errno) : "connection closed",
+		    sizeof(buf));
+	return buf;
+}
+
+int
+tls_wanted(const struct egress *eg)
+{
+	return eg->implicit_tls || eg->enable_tls != TLS_DISABLED;
+}
+
+int
+tls_required(const struct egress *eg)
+{
+	return eg->implicit_tls || eg->enable_tls == TLS_REQUIRED ||
+	    eg->enable_tls == TLS_REQUIRED_INSECURE;
+}
+
+int
+tls_must_verify(const struct egress *eg)
+{
+	return eg->enable_tls != TLS_OPPORTUNISTIC_INSECURE &&
+	    eg->enable_tls != TLS_REQUIRED_INSECURE;
+}

@@ -1,0 +1,48 @@
+/*
+ * tls.h - TLS on deliverd's side of a connection: one client SSL_CTX
+ * with [deliverd] ca_file, loaded before the chroot, and what
+ * enable_tls and implicit_tls ask of a connection (client.c does the
+ * dialogue).
+ */
+#ifndef PETREL_DELIVERD_TLS_H
+#define PETREL_DELIVERD_TLS_H
+
+#include <stddef.h>
+
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "egress.h"
+
+struct petrel_conf;
+
+/* Before the chroot: the context and the trust store from ca_file. */
+void	 tls_client_init(const struct petrel_conf *);
+
+/*
+ * A new client SSL for the next hop host (an MX host name, or an IP
+ * address when literal): SNI and the name (or address) the certificate
+ * must carry.  NULL when OpenSSL cannot make one.
+ */
+SSL	*tls_client_new(const char *host, int literal);
+
+/* After the handshake: 1 when the certificate verified, else 0 and why. */
+int	 tls_verified(SSL *, char *why, size_t);
+
+/*
+ * Why a TLS bufferevent failed: its OpenSSL errors, else errno (in a
+ * static buffer, as strerror).
+ */
+const char *tls_error_text(struct bufferevent *);
+
+/*
+ * What the egress path asks: STARTTLS at all, must it succeed, must
+ * the certificate verify.  implicit_tls: TLS from the first byte, with
+ * Required's rules (without verification when enable_tls is one of the
+ * Insecure modes).
+ */
+int	 tls_wanted(const struct egress *);
+int	 tls_required(const struct egress *);
+int	 tls_must_verify(const struct egress *);
+
+#endif
