@@ -720,6 +720,26 @@ conn_ehlo(struct conn *c)
 	conn_timeout(c, c->site->eg.ehlo_timeout);
 }
 
+/* Required, RequiredInsecure: no mail without TLS. */
+static int
+conn_tls_required(struct conn *c)
+{
+	return c->tls_mode == TLS_REQUIRED ||
+	    c->tls_mode == TLS_REQUIRED_INSECURE;
+}
+
+/*
+ * Every mode but the Insecure ones wants a certificate that verifies;
+ * so does implicit_tls (Required's rules) unless enable_tls is one of
+ * them.
+ */
+static int
+conn_tls_verify(struct conn *c)
+{
+	return c->tls_mode != TLS_OPPORTUNISTIC_INSECURE &&
+	    c->tls_mode != TLS_REQUIRED_INSECURE;
+}
+
 /*
  * The socket goes under TLS: after the 220 to STARTTLS, or at once
  * with implicit_tls.  Whatever the server sent after its 220 came
@@ -782,9 +802,7 @@ conn_tls_done(struct conn *c)
 	    c->tls_version, c->tls_cipher, c->tls_verified ? "ok" : "failed",
 	    *why ? " reason=\"" : "", log_quote(why, q2, sizeof(q2)),
 	    *why ? "\"" : "");
-	if (!c->tls_verified && (c->implicit_tls ||
-	    c->tls_mode == TLS_OPPORTUNISTIC || c->tls_mode == TLS_REQUIRED ||
-	    c->tls_mode == TLS_DISABLED)) {
+	if (!c->tls_verified && conn_tls_verify(c)) {
 		conn_advance(c, "4.7.5 TLS with %s: certificate verify "
 		    "failed: %s", c->relay, why);
 		return;
@@ -831,9 +849,6 @@ conn_tls_failed(struct conn *c, short what)
 static void
 conn_greeted(struct conn *c)
 {
-	int	 required = c->tls_mode == TLS_REQUIRED ||
-		    c->tls_mode == TLS_REQUIRED_INSECURE;
-
 	if (c->tls || c->tls_mode == TLS_DISABLED || c->tls_clear) {
 		conn_run(c);
 		return;
@@ -844,7 +859,7 @@ conn_greeted(struct conn *c)
 		conn_timeout(c, c->site->eg.starttls_timeout);
 		return;
 	}
-	if (required) {
+	if (conn_tls_required(c)) {
 		conn_say_quit(c);
 		conn_advance(c, "4.7.5 TLS required but STARTTLS not offered "
 		    "by %s", c->relay);
@@ -865,7 +880,7 @@ conn_starttls_reply(struct conn *c, int code, const char *reply)
 		conn_tls_start(c);
 		return;
 	}
-	if (c->tls_mode == TLS_REQUIRED || c->tls_mode == TLS_REQUIRED_INSECURE) {
+	if (conn_tls_required(c)) {
 		conn_say_quit(c);
 		conn_advance(c, "4.7.5 TLS required but %s refused STARTTLS: %s",
 		    c->relay, reply);

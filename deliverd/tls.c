@@ -114,23 +114,3 @@ tls_error_text(struct bufferevent *bev)
 		    sizeof(buf));
 	return buf;
 }
-
-int
-tls_wanted(const struct egress *eg)
-{
-	return eg->implicit_tls || eg->enable_tls != TLS_DISABLED;
-}
-
-int
-tls_required(const struct egress *eg)
-{
-	return eg->implicit_tls || eg->enable_tls == TLS_REQUIRED ||
-	    eg->enable_tls == TLS_REQUIRED_INSECURE;
-}
-
-int
-tls_must_verify(const struct egress *eg)
-{
-	return eg->enable_tls != TLS_OPPORTUNISTIC_INSECURE &&
-	    eg->enable_tls != TLS_REQUIRED_INSECURE;
-}

@@ -1,8 +1,8 @@
 /*
  * tls.h - TLS on deliverd's side of a connection: one client SSL_CTX
- * with [deliverd] ca_file, loaded before the chroot, and what
- * enable_tls and implicit_tls ask of a connection (client.c does the
- * dialogue).
+ * with [deliverd] ca_file, loaded before the chroot, and an SSL per
+ * connection that checks the next hop's name.  What enable_tls and
+ * implicit_tls ask of a connection is client.c's.
  */
 #ifndef PETREL_DELIVERD_TLS_H
 #define PETREL_DELIVERD_TLS_H
@@ -11,8 +11,6 @@
 
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
-
-#include "egress.h"
 
 struct petrel_conf;
 
@@ -34,15 +32,5 @@ int	 tls_verified(SSL *, char *why, size_t);
  * static buffer, as strerror).
  */
 const char *tls_error_text(struct bufferevent *);
-
-/*
- * What the egress path asks: STARTTLS at all, must it succeed, must
- * the certificate verify.  implicit_tls: TLS from the first byte, with
- * Required's rules (without verification when enable_tls is one of the
- * Insecure modes).
- */
-int	 tls_wanted(const struct egress *);
-int	 tls_required(const struct egress *);
-int	 tls_must_verify(const struct egress *);
 
 #endif

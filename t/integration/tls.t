@@ -15,12 +15,12 @@ command -v swaks >/dev/null || skip_all "swaks not installed"
 command -v postfix >/dev/null || skip_all "postfix not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-PLAN=63
+PLAN=67
 plan $PLAN
 
 P=$(free_port)
 GOOD=127.0.0.30 CLEAR=127.0.0.31 ROGUE=127.0.0.32 WRAP=127.0.0.33
-JUNK=127.0.0.34 STALL=127.0.0.35 REFUSE=127.0.0.36
+JUNK=127.0.0.34 STALL=127.0.0.35 REFUSE=127.0.0.36 WRAPROGUE=127.0.0.37
 
 # --- certificates: the CA deliverd trusts, and one it does not know -----
 names() { local n s=""; for n; do s="$s,DNS:$n"; done; echo "${s#,}"; }
@@ -28,7 +28,7 @@ make_ca testca && make_ca rogueca &&
 make_cert testca good "$(names mx.tls.test mx2.stall.test mx.req.test \
     mx.disabled.test mx.implicit.test),IP:$GOOD,IP:$WRAP" &&
 make_cert rogueca rogue "$(names mx.rogue.test mx.reqrogue.test \
-    mx.insecure.test),IP:$ROGUE" &&
+    mx.insecure.test mx.implrogue.test mx.implins.test),IP:$ROGUE" &&
 make_cert testca peer "$(names mx.junk.test mx1.stall.test \
     mx.oppins.test mx.refuse.test mx.reqrefuse.test)"
 ok $? "a test CA, a rogue CA and their server certificates"
@@ -48,7 +48,9 @@ start_dnsmasq "$DNSP" $(mx tls.test mx.tls.test $GOOD) \
     $(mx opp.test mx.opp.test $CLEAR) $(mx disabled.test mx.disabled.test $GOOD) \
     $(mx implicit.test mx.implicit.test $WRAP) \
     $(mx oppins.test mx.oppins.test $STALL) \
-    $(mx reqrefuse.test mx.reqrefuse.test $REFUSE)
+    $(mx reqrefuse.test mx.reqrefuse.test $REFUSE) \
+    $(mx implrogue.test mx.implrogue.test $WRAPROGUE) \
+    $(mx implins.test mx.implins.test $WRAPROGUE)
 ok $? "dnsmasq is up"
 
 run_sink 127.0.0.6
@@ -60,8 +62,10 @@ postfix_listen "$CLEAR:$P" -o smtpd_tls_security_level=none &&
 postfix_listen "$ROGUE:$P" -o "smtpd_tls_cert_file=$T/rogue.crt" \
     -o "smtpd_tls_key_file=$T/rogue.key" &&
 postfix_listen "$WRAP:$P" -o smtpd_tls_wrappermode=yes &&
+postfix_listen "$WRAPROGUE:$P" -o smtpd_tls_wrappermode=yes \
+    -o "smtpd_tls_cert_file=$T/rogue.crt" -o "smtpd_tls_key_file=$T/rogue.key" &&
 postfix_start
-ok $? "Postfix is up: STARTTLS, none, a rogue certificate, wrapper mode"
+ok $? "Postfix is up: STARTTLS, none, a rogue certificate, wrapper mode (twice)"
 
 start_tlspeer() {	# start_tlspeer ADDR MODE: files in $T/peer-MODE
 	local d=$T/peer-$2
@@ -88,6 +92,8 @@ local paths = {
   ['opp.test'] = { enable_tls = 'Opportunistic' },
   ['disabled.test'] = { enable_tls = 'Disabled' },
   ['implicit.test'] = { implicit_tls = true },
+  ['implrogue.test'] = { implicit_tls = true },
+  ['implins.test'] = { implicit_tls = true, enable_tls = 'RequiredInsecure' },
   ['oppins.test'] = { enable_tls = 'OpportunisticInsecure',
                       starttls_timeout = '2s' },
 }
@@ -244,6 +250,16 @@ wait_for 20 arrived implicit1; ok $? "implicit_tls against Postfix in wrapper mo
 like "$(received implicit1)" 'using TLSv1\.[23] .* with ESMTPS ' "under TLS from the first byte"
 like "$(line 'event=Delivery .*rcpt=<u@implicit.test>')" \
     " relay=mx\.implicit\.test\[127\.0\.0\.33\]:$P tls=TLSv1\.3 cipher=TLS_" "tls= logged"
+
+send u@implrogue.test implrogue1
+wait_for 20 logged 'event=TransientFailure .*rcpt=<u@implrogue.test> .*response="4\.7\.5 TLS with mx\.implrogue\.test\[127\.0\.0\.37\]:[0-9]+: certificate verify failed: unable to get local issuer certificate"'
+ok $? "implicit_tls, a certificate from an unknown CA: TransientFailure (Required's rules)"
+ok $(grep -q 'implrogue\.test' "$PFD/maillog"; echo $((1 - $?))) "nothing was sent"
+
+send u@implins.test implins1
+wait_for 20 arrived implins1
+ok $? "implicit_tls with RequiredInsecure, an unknown CA: delivered"
+like "$(line 'event=Delivery .*rcpt=<u@implins.test>')" ' tls=TLSv1\.3 cipher=TLS_' "under TLS"
 
 # OpportunisticInsecure: the handshake stalls, the same host in clear text
 send u@oppins.test oppins1
