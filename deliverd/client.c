@@ -797,8 +797,9 @@ conn_tls_done(struct conn *c)
 	strlcpy(c->tls_cipher, SSL_get_cipher_name(ssl),
 	    sizeof(c->tls_cipher));
 	c->tls_verified = tls_verified(ssl, why, sizeof(why));
-	log_info("site=%s relay=%s event=TLS version=%s cipher=%s verify=%s%s%s%s",
-	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	log_info("site=%s relay=%s event=TLS version=%s cipher=%s "
+	    "verify=%s%s%s%s", log_quote(c->site->name, q1, sizeof(q1)),
+	    c->relay,
 	    c->tls_version, c->tls_cipher, c->tls_verified ? "ok" : "failed",
 	    *why ? " reason=\"" : "", log_quote(why, q2, sizeof(q2)),
 	    *why ? "\"" : "");
@@ -882,8 +883,8 @@ conn_starttls_reply(struct conn *c, int code, const char *reply)
 	}
 	if (conn_tls_required(c)) {
 		conn_say_quit(c);
-		conn_advance(c, "4.7.5 TLS required but %s refused STARTTLS: %s",
-		    c->relay, reply);
+		conn_advance(c, "4.7.5 TLS required but %s refused "
+		    "STARTTLS: %s", c->relay, reply);
 		return;
 	}
 	if (code == 421) {

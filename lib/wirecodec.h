@@ -42,8 +42,8 @@ struct wire_deliver {
 /* IMSG_DELIVERD_RESULT */
 struct wire_result {
 	const char	 *relay;
-	const char	 *tls, *cipher;	/* "TLSv1.3", "TLS_AES_256_GCM_SHA384";
-					   "" in clear text */
+	const char	 *tls;		/* "TLSv1.3"; "" in clear text */
+	const char	 *cipher;	/* "TLS_AES_256_GCM_SHA384" */
 	uint32_t	  nrcpt;
 	uint8_t		 *status;	/* RCPT_* */
 	const char	**response;

@@ -468,8 +468,9 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	char		 f[1024], r[1024], rl[1024], tl[128], ci[128];
 	double		 delay = sched_now() - m->env.arrival;
 
-	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s response=\"%s\" "
-	    "delay=%.1fs attempts=%" PRIu32, m->env.id, events[status],
+	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s "
+	    "response=\"%s\" delay=%.1fs attempts=%" PRIu32, m->env.id,
+	    events[status],
 	    log_token(m->env.from, f, sizeof(f)),
 	    log_token(m->env.rcpts[rcpt], r, sizeof(r)),
 	    *relay ? " relay=" : "", log_token(relay, rl, sizeof(rl)),
