@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "policy.h"
 #include "priv.h"
 #include "proc.h"
 #include "deliverd.h"
@@ -262,21 +263,45 @@ deliverd_fd_shortage(const char *what)
  * port other than the default (KumoMTA's rollup does), so it is the key.
  */
 static struct site *
-site_get(struct dns_result *res)
+site_get(const char *name)
 {
 	struct site	 key, *s;
 
-	key.name = res->site_name;
+	key.name = (char *)name;
 	if ((s = RB_FIND(site_tree, &dd->sites, &key)) == NULL) {
 		s = xcalloc(1, sizeof(*s));
-		s->name = xstrdup(res->site_name);
+		s->name = xstrdup(name);
 		egress_defaults(&s->eg, dd->conf);
 		TAILQ_INIT(&s->ready);
 		TAILQ_INIT(&s->conns);
 		RB_INSERT(site_tree, &dd->sites, s);
 	}
-	s->res = *res;
 	return s;
+}
+
+/*
+ * The site's egress path: get_egress_path_config for the routing
+ * domain d and the site, answered from the policy's cache.  Connections
+ * belong to the site, so when routing domains with different answers
+ * share one, the domain whose tasks arrive first once the answer has
+ * expired sets it for refresh_interval, as a KumoMTA ready queue keeps
+ * the config it was made with until its refresh.  -1 with the error.
+ */
+static int
+site_egress(struct site *s, struct dest *d, char *err, size_t errlen)
+{
+	struct egress	 eg;
+	time_t		 now = time(NULL);
+
+	if (s->eg_expires > now)
+		return 0;
+	if (policy_egress(dd->policy, d->name, s->name, &eg, err, errlen) ==
+	    -1)
+		return -1;
+	egress_clear(&s->eg);
+	s->eg = eg;
+	s->eg_expires = now + eg.refresh_interval;
+	return 0;
 }
 
 static void dest_kick(struct dest *);
@@ -299,14 +324,13 @@ dest_kick(struct dest *d)
 {
 	struct site	*s;
 	struct dtask	*t;
-	char		 why[512];
+	char		 why[1200], err[1024];
 
 	if (d->npending == 0 || d->resolving)
 		return;
 	if (!d->have_res || time(NULL) - d->res_time >= DEST_RES_TTL) {
 		d->resolving = 1;
-		dns_resolve(d->name, dd->conf->deliverd_smtp_port,
-		    dest_resolved, d);
+		dns_resolve(d->name, d->port, dest_resolved, d);
 		return;
 	}
 	switch (d->res.status) {
@@ -326,7 +350,25 @@ dest_kick(struct dest *d)
 		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL, why);
 		return;
 	}
-	s = site_get(&d->res);
+	s = site_get(d->res.site_name);
+	if (site_egress(s, d, err, sizeof(err)) == -1) {
+		snprintf(why, sizeof(why), "4.3.0 policy error: %s", err);
+		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL, why);
+		return;
+	}
+	if (s->eg.suspended) {
+		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL,
+		    "4.4.5 destination suspended by policy");
+		return;
+	}
+	if (s->eg.smtp_port != d->port) {
+		/* the addresses carry the port: ask again (from the cache) */
+		d->port = s->eg.smtp_port;
+		d->have_res = 0;
+		dest_kick(d);
+		return;
+	}
+	s->res = d->res;
 	while ((t = TAILQ_FIRST(&d->pending)) != NULL) {
 		TAILQ_REMOVE(&d->pending, t, entry);
 		d->npending--;
@@ -346,6 +388,7 @@ dest_get(const char *name)
 		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->name = xstrdup(name);
+	d->port = dd->conf->deliverd_smtp_port;
 	TAILQ_INIT(&d->pending);
 	RB_INSERT(dest_tree, &dd->dests, d);
 	return d;
@@ -375,6 +418,7 @@ deliverd_gc(evutil_socket_t fd, short ev, void *arg)
 		if (s->nready || s->nconn || s->budget_wait)
 			continue;
 		RB_REMOVE(site_tree, &dd->sites, s);
+		egress_clear(&s->eg);
 		free(s->name);
 		free(s);
 	}
@@ -548,7 +592,7 @@ deliverd_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
 	struct timeval	 tv = { 60, 0 };
-	char		 title[32];
+	char		 title[32], err[2048];
 
 	snprintf(title, sizeof(title), "smtp client %d", pa->index);
 	proc_child_init(pa, title);
@@ -567,6 +611,9 @@ deliverd_main(struct proc_args *pa)
 		fatalx("deliverd: resolver %s unusable",
 		    conf->deliverd_resolver);
 	conn_init_self();
+	/* the policy reads its files now: there are none after the chroot */
+	if ((dd->policy = policy_open(conf, err, sizeof(err))) == NULL)
+		fatalx("deliverd: policy: %s", err);
 	tls_client_init(conf);		/* reads ca_file */
 	priv_drop("deliverd", conf->privsep, conf->deliverd_user,
 	    conf->deliverd_chroot);

@@ -88,7 +88,8 @@ TAILQ_HEAD(conn_list, conn);
 struct site {
 	RB_ENTRY(site)	 entry;
 	char		*name;		/* site_name */
-	struct egress	 eg;
+	struct egress	 eg;		/* from the policy, see site_egress() */
+	time_t		 eg_expires;	/* then the policy is asked again */
 	struct dtask_list ready;
 	int		 nready;
 	struct conn_list conns;
@@ -111,6 +112,7 @@ struct dest {
 	struct dtask_list pending;
 	int		 npending;
 	int		 resolving;
+	int		 port;		/* the default port it was resolved with */
 	int		 have_res;
 	time_t		 res_time;
 	struct dns_result res;
@@ -125,6 +127,8 @@ struct deliverd {
 	struct chan	*queue;
 	uint64_t	 queue_gen;
 	int		 index;
+	struct policy	*policy;	/* get_egress_path_config, loaded
+					   before chroot */
 	struct dest_tree dests;
 	struct site_tree sites;
 	int		 ntasks;

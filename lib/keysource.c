@@ -59,8 +59,10 @@ keysource_file(const char *path, char *err, size_t errlen)
 	struct keysource *ks;
 
 	if (*path != '/') {
+		/* not echoed: it may be a password given as a string */
 		snprintf(err, errlen, "a keysource file must be an absolute "
-		    "path, got '%s'", path);
+		    "path (a string is a file name, as in KumoMTA; the secret "
+		    "itself goes in { key_data = ... })");
 		return NULL;
 	}
 	ks = keysource_new();

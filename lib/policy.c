@@ -580,12 +580,14 @@ bad_result(struct policy *p, int ev, const char *want, char *err,
 }
 
 static void
-log_failure(int ev, const char *what, const char *err)
+log_failure(struct policy *p, int ev, const char *what, const char *err)
 {
 	char	 q1[512], q2[1024];
 
-	log_warnx("policy: %s(%s) failed: %s", event_names[ev],
-	    log_quote(what, q1, sizeof(q1)), log_quote(err, q2, sizeof(q2)));
+	if (!p->probing)
+		log_warnx("policy: %s(%s) failed: %s", event_names[ev],
+		    log_quote(what, q1, sizeof(q1)),
+		    log_quote(err, q2, sizeof(q2)));
 }
 
 int
@@ -628,7 +630,7 @@ policy_egress(struct policy *p, const char *routing_domain,
 			e->expires = now + ERROR_TTL;
 			snprintf(what, sizeof(what), "%s, %s", routing_domain,
 			    site_name);
-			log_failure(EV_EGRESS, what, err);
+			log_failure(p, EV_EGRESS, what, err);
 		}
 	}
 	if (e->error != NULL) {
@@ -685,7 +687,7 @@ policy_queue(struct policy *p, const char *domain, const char *tenant,
 		} else {
 			e->error = xstrdup(err);
 			e->expires = now + ERROR_TTL;
-			log_failure(EV_QUEUE, domain, err);
+			log_failure(p, EV_QUEUE, domain, err);
 		}
 	}
 	if (e->error != NULL) {
@@ -702,23 +704,24 @@ policy_probe(struct policy *p, char *err, size_t errlen)
 	struct egress		 eg;
 	struct queue_config	 qc;
 	char			 e[1024];
+	int			 rc = -1;
 
+	p->probing = 1;
 	if (p->handler[EV_QUEUE] != LUA_NOREF &&
 	    policy_queue(p, "example.com", NULL, NULL, "example.com", &qc, e,
-	    sizeof(e)) == -1) {
-		snprintf(err, errlen, "%s (probing get_queue_config('example.com', "
-		    "nil, nil, 'example.com'))", e);
-		return -1;
+	    sizeof(e)) == -1)
+		snprintf(err, errlen, "%s (probing get_queue_config("
+		    "'example.com', nil, nil, 'example.com'))", e);
+	else if (p->handler[EV_EGRESS] != LUA_NOREF &&
+	    policy_egress(p, "example.com", "example.com", &eg, e,
+	    sizeof(e)) == -1)
+		snprintf(err, errlen, "%s (probing get_egress_path_config for "
+		    "routing domain example.com, site example.com)", e);
+	else {
+		if (p->handler[EV_EGRESS] != LUA_NOREF)
+			egress_clear(&eg);
+		rc = 0;
 	}
-	if (p->handler[EV_EGRESS] != LUA_NOREF) {
-		if (policy_egress(p, "example.com", "example.com", &eg, e,
-		    sizeof(e)) == -1) {
-			snprintf(err, errlen, "%s (probing "
-			    "get_egress_path_config for routing domain "
-			    "example.com, site example.com)", e);
-			return -1;
-		}
-		egress_clear(&eg);
-	}
-	return 0;
+	p->probing = 0;
+	return rc;
 }

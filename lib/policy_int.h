@@ -41,6 +41,7 @@ struct policy {
 	int		 handler[EV_MAX];	/* registry refs, or LUA_NOREF */
 	int		 egress_nparams;	/* 2: (domain, site_name) */
 	const char	*running;	/* the event being handled */
+	int		 probing;	/* policy_probe(): it reports errors */
 	uint64_t	 icount, ilimit;	/* instructions, this call */
 	size_t		 mem, memlimit;	/* bytes the Lua state holds */
 	struct pcache_tree cache[EV_MAX];

@@ -30,6 +30,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "log.h"
+#include "policy.h"
 #include "priv.h"
 #include "proc.h"
 #include "util.h"
@@ -568,6 +569,29 @@ master_raise_nofile(void)
 	    fd_budget());
 }
 
+/*
+ * The policy, loaded as queued and deliverd will load it, and each of
+ * its handlers called once with the probe destination example.com
+ * (policy_probe()), so an error inside a handler shows now rather than
+ * with the first message.  0, or -1 with "file:line: ..." in err.
+ */
+static int
+master_check_policy(struct petrel_conf *c, int report_absent, char *err,
+    size_t errlen)
+{
+	struct policy	*p;
+	int		 rc;
+
+	if ((p = policy_open(c, err, errlen)) == NULL)
+		return -1;
+	rc = policy_probe(p, err, errlen);
+	if (rc == 0 && report_absent && policy_file(p) == NULL)
+		log_info("no policy%s%s: every destination gets the defaults",
+		    *c->policy ? " file " : "", c->policy);
+	policy_free(p);
+	return rc;
+}
+
 static void
 master_main(struct petrel_conf *c)
 {
@@ -580,6 +604,12 @@ master_main(struct petrel_conf *c)
 	m.self[n] = '\0';
 	if (master_check_users(c, 1) > 0)
 		exit(1);
+	{
+		char	 err[2048];
+
+		if (master_check_policy(c, 1, err, sizeof(err)) == -1)
+			fatalx("policy: %s", err);
+	}
 	if (!privsep)
 		log_info("running as uid %d %s: privilege separation is off, "
 		    "every process runs as this user", (int)getuid(),
@@ -693,6 +723,11 @@ main(int argc, char *argv[])
 		conf_print_man();
 		exit(0);
 	}
+	if (xproc != NULL && strcmp(xproc, "policy-man") == 0) {
+		/* the field lists of petrel-policy(5), from the tables */
+		policy_print_man();
+		exit(0);
+	}
 
 	log_init(xproc ? xproc : "master", m.foreground || nflag, m.verbose);
 	if (conf_load(&conf, m.conffile, errbuf, sizeof(errbuf)) == -1) {
@@ -705,6 +740,11 @@ main(int argc, char *argv[])
 	if (nflag) {
 		if (master_check_users(&conf, 1) > 0)
 			exit(1);
+		if (master_check_policy(&conf, 0, errbuf, sizeof(errbuf)) ==
+		    -1) {
+			fprintf(stderr, "%s\n", errbuf);
+			exit(1);
+		}
 		printf("configuration OK\n");
 		exit(0);
 	}
@@ -713,6 +753,8 @@ main(int argc, char *argv[])
 	m.conf = &conf;
 
 	if (xproc != NULL) {
+		/* petreld has warned about the policy already */
+		policy_quiet_warnings();
 		memset(&pa, 0, sizeof(pa));
 		pa.name = xproc;
 		pa.index = index;

@@ -149,7 +149,7 @@ bounce_send(struct qmsg *m)
 	snprintf(reason, sizeof(reason), expired ?
 	    "It could not be delivered within %" PRId64 " hours." :
 	    "The receiving side refused it permanently.",
-	    q->conf->queued_max_age / 3600);
+	    sched_max_age(m) / 3600);
 	memset(&info, 0, sizeof(info));
 	info.reporting_mta = q->conf->hostname;
 	info.msgid = m->env.id;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "policy.h"
 #include "priv.h"
 #include "proc.h"
 #include "queued.h"
@@ -342,12 +343,16 @@ queued_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
 	int		 chrooted = 0;
+	char		 err[2048];
 
 	proc_child_init(pa, "queue manager");
 	q = xcalloc(1, sizeof(*q));
 	q->conf = conf;
 	RB_INIT(&q->incoming);
 	RB_INIT(&q->messages);
+	/* the policy reads its files now: there are none after the chroot */
+	if ((q->policy = policy_open(conf, err, sizeof(err))) == NULL)
+		fatalx("queued: policy: %s", err);
 
 	if (conf->privsep && geteuid() == 0) {
 		priv_drop("queued", 1, conf->queued_user, conf->spool_dir);

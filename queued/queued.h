@@ -115,6 +115,7 @@ struct queued {
 	struct task_tree tasks;
 	uint32_t	 nexttask;
 	struct event	*sched_ev;
+	struct policy	*policy;	/* get_queue_config, loaded before chroot */
 	int		 shutdown;
 };
 
@@ -157,6 +158,7 @@ void	 sched_init(void);
 void	 sched_persist(struct qmsg *);
 void	 sched_finish(struct qmsg *);
 double	 sched_now(void);
+int64_t	 sched_max_age(struct qmsg *);
 
 /* bounce.c */
 void	 bounce_add(struct qmsg *, int rcpt, const char *status,

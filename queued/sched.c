@@ -35,6 +35,7 @@
 #include "conf.h"
 #include "dsn.h"
 #include "log.h"
+#include "policy.h"
 #include "queued.h"
 #include "smtp.h"
 #include "util.h"
@@ -45,6 +46,8 @@
 #define DISPATCH_FD_WAIT	5	/* s, after running out of descriptors */
 
 static void	sched_settle(struct qmsg *);
+static void	sched_rcpt_result(struct qmsg *, int, int, const char *,
+		    const char *, const char *, const char *);
 static int	sched_armed_now;
 
 static int
@@ -159,20 +162,66 @@ sched_wake(int a, int n)
 		sched_add(m, m->env.next_try);
 }
 
-/* Until policy decides: the relay host, or the recipient's domain. */
-static char *
-sched_routing_domain(const char *rcpt)
+/*
+ * A recipient's scheduled queue, as KumoMTA has one per (domain, tenant,
+ * campaign, routing domain): the routing domain petrel uses without a
+ * policy is [queued] relayhost, else the recipient's domain, and
+ * get_queue_config may change it and the retry schedule.  petrel has
+ * no tenants or campaigns: those are nil.  The answer comes from the
+ * policy's cache; -1 with the handler's error.
+ */
+static int
+sched_queue(const char *rcpt, struct queue_config *qc, char *err,
+    size_t errlen)
 {
-	const char	*at;
-	char		*d, *p;
+	const char	*at = strrchr(rcpt, '@');
+	char		 dom[POLICY_DOMAIN_MAX];
+	size_t		 i;
 
-	if (*q->conf->queued_relayhost != '\0')
-		return xstrdup(q->conf->queued_relayhost);
-	at = strrchr(rcpt, '@');
-	d = xstrdup(at ? at + 1 : "");
-	for (p = d; *p; p++)
-		*p = tolower((unsigned char)*p);
-	return d;
+	strlcpy(dom, at ? at + 1 : "", sizeof(dom));
+	for (i = 0; dom[i] != '\0'; i++)
+		dom[i] = tolower((unsigned char)dom[i]);
+	return policy_queue(q->policy, dom, NULL, NULL,
+	    *q->conf->queued_relayhost != '\0' ? q->conf->queued_relayhost :
+	    dom, qc, err, errlen);
+}
+
+/*
+ * The schedule of a message: of its pending recipients' queues the
+ * shortest retry intervals and the longest max_age, so that no
+ * recipient waits longer or expires sooner than its queue says.
+ */
+static void
+sched_params(struct qmsg *m, struct queue_config *out)
+{
+	struct queue_config qc;
+	char		 err[1024];
+	int		 i, any = 0;
+
+	out->retry_interval = q->conf->queued_retry_interval;
+	out->max_retry_interval = q->conf->queued_max_retry_interval;
+	out->max_age = q->conf->queued_max_age;
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->env.done[i] ||
+		    sched_queue(m->env.rcpts[i], &qc, err, sizeof(err)) == -1)
+			continue;
+		if (!any || qc.retry_interval < out->retry_interval)
+			out->retry_interval = qc.retry_interval;
+		if (!any || qc.max_retry_interval < out->max_retry_interval)
+			out->max_retry_interval = qc.max_retry_interval;
+		if (!any || qc.max_age > out->max_age)
+			out->max_age = qc.max_age;
+		any = 1;
+	}
+}
+
+int64_t
+sched_max_age(struct qmsg *m)
+{
+	struct queue_config qc;
+
+	sched_params(m, &qc);
+	return qc.max_age;
 }
 
 /* The deliverd worker that owns a routing domain (case does not matter). */
@@ -211,19 +260,17 @@ sched_any_deliverd_ok(void)
 static int
 sched_blocked_on(struct qmsg *m)
 {
-	const char	*d;
+	struct queue_config qc;
+	char		 err[1024];
 	int		 i, a;
 
 	for (i = 0; i < m->env.nrcpt; i++) {
-		if (m->env.done[i])
+		/* a policy error is the recipient's result, at dispatch */
+		if (m->env.done[i] ||
+		    sched_queue(m->env.rcpts[i], &qc, err, sizeof(err)) == -1)
 			continue;
-		if (*q->conf->queued_relayhost != '\0')
-			d = q->conf->queued_relayhost;
-		else if ((d = strrchr(m->env.rcpts[i], '@')) != NULL)
-			d++;
-		else
-			d = "";
-		if (!sched_deliverd_ok(a = sched_deliverd_for(d)))
+		if (!sched_deliverd_ok(a = sched_deliverd_for(
+		    qc.routing_domain)))
 			return a;
 	}
 	return -1;
@@ -246,12 +293,15 @@ sched_persist(struct qmsg *m)
 }
 
 static int64_t
-sched_backoff(uint32_t attempts)
+sched_backoff(struct qmsg *m)
 {
-	int64_t		 d = q->conf->queued_retry_interval;
-	int64_t		 max = q->conf->queued_max_retry_interval;
-	uint32_t	 i;
+	struct queue_config qc;
+	int64_t		 d, max;
+	uint32_t	 i, attempts = m->env.attempts;
 
+	sched_params(m, &qc);
+	d = qc.retry_interval;
+	max = qc.max_retry_interval;
 	for (i = 1; i < attempts && d < max; i++)
 		d *= 2;
 	if (d > max)
@@ -280,7 +330,7 @@ sched_finish(struct qmsg *m)
 		queue_remove(m);
 		return;
 	}
-	m->env.next_try = time(NULL) + sched_backoff(m->env.attempts);
+	m->env.next_try = time(NULL) + sched_backoff(m);
 	sched_persist(m);
 	sched_add(m, m->env.next_try);
 }
@@ -290,7 +340,7 @@ sched_settle(struct qmsg *m)
 {
 	m->env.attempts++;
 	if (m->tempfail &&
-	    time(NULL) - m->env.arrival >= q->conf->queued_max_age)
+	    time(NULL) - m->env.arrival >= sched_max_age(m))
 		bounce_expire(m, m->last_error);
 	m->tempfail = 0;
 	if (m->nbounce > 0)
@@ -323,10 +373,12 @@ sched_dispatch(struct qmsg *m)
 	struct task	*t, **tasks;
 	struct mbuf	 mb;
 	struct wire_deliver wd;
+	struct queue_config qc;
 	const char	**rcpts;
-	int		 ntask = 0, i, k, fd;
+	char		 err[1024], why[1100];
+	int		 ntask = 0, nfail = 0, i, k, fd;
 
-	if (time(NULL) - m->env.arrival >= q->conf->queued_max_age) {
+	if (time(NULL) - m->env.arrival >= sched_max_age(m)) {
 		sched_unschedule(m);
 		bounce_expire(m, m->last_error);
 		if (m->nbounce > 0)
@@ -342,7 +394,16 @@ sched_dispatch(struct qmsg *m)
 
 		if (m->env.done[i])
 			continue;
-		d = sched_routing_domain(m->env.rcpts[i]);
+		if (sched_queue(m->env.rcpts[i], &qc, err, sizeof(err)) ==
+		    -1) {
+			/* retried like any temporary failure */
+			snprintf(why, sizeof(why), "4.3.0 policy error: %s",
+			    err);
+			sched_rcpt_result(m, i, RCPT_TEMPFAIL, "", "", "", why);
+			nfail++;
+			continue;
+		}
+		d = xstrdup(qc.routing_domain);
 		for (k = 0; k < ntask; k++)
 			if (strcmp(tasks[k]->domain, d) == 0)
 				break;
@@ -357,10 +418,13 @@ sched_dispatch(struct qmsg *m)
 			free(d);
 		tasks[k]->rcpts[tasks[k]->nrcpt++] = i;
 	}
-	if (ntask == 0) {	/* nothing pending: done */
+	if (ntask == 0) {	/* nothing pending, or all failed: done */
 		free(tasks);
 		sched_unschedule(m);
-		sched_finish(m);
+		if (nfail > 0)
+			sched_settle(m);
+		else
+			sched_finish(m);
 		return;
 	}
 	/*
@@ -438,7 +502,7 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 			return;
 		}
 		if ((a = sched_blocked_on(m)) != -1 &&
-		    now - m->env.arrival < q->conf->queued_max_age)
+		    now - m->env.arrival < sched_max_age(m))
 			sched_wait(m, a);
 		else
 			sched_dispatch(m);

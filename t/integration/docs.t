@@ -1,9 +1,10 @@
 #!/bin/bash
 # The key list in petrel.conf(5) is generated from the same table the
 # parser uses; it must not drift from it.  The example config lists
-# every key too.
+# every key too.  So are the field lists of petrel-policy(5), and the
+# example policy passes petreld -n.
 . "$(dirname "$0")/lib.sh"
-plan 3
+plan 4
 "$PETRELD" -x conf-man >"$T/keys.man"
 awk '/^\.Sh KEYS/ { on = 1; next } on && /^\.Ss \[/ { keep = 1 } /^\.Sh FILES/ { on = 0; keep = 0 } keep' \
     "$SRCDIR/doc/petrel.conf.5" >"$T/doc.man"
@@ -14,6 +15,14 @@ missing=$(sed -n 's/^\.It Ic \([a-z_]*\) .*/\1/p' "$T/keys.man" | sort -u | whil
 	grep -q "^;$k = \|^;$k =$" "$SRCDIR/etc/petrel.conf" || echo "$k"; done)
 is "$missing" "" "etc/petrel.conf shows every key"
 sed 's/^;\([a-z_]* =\)/\1/' "$SRCDIR/etc/petrel.conf" | sed 's/^\(user = \).*/\1root/' |
-    sed 's/^privsep = yes/privsep = no/' >"$T/all.conf"
+    sed 's/^privsep = yes/privsep = no/' |
+    sed "s|^policy = .*|policy = $SRCDIR/etc/policy.lua|" >"$T/all.conf"
 out=$("$PETRELD" -n -f "$T/all.conf" 2>&1)
-is "$out" "configuration OK" "etc/petrel.conf with every key uncommented is valid"
+is "$out" "configuration OK" "etc/petrel.conf with every key uncommented (and etc/policy.lua) is valid"
+
+"$PETRELD" -x policy-man >"$T/fields.man"
+awk '/^\.Sh FIELDS/ { on = 1; next } on && /^\.Sh / { on = 0 } on' \
+    "$SRCDIR/doc/petrel-policy.5" >"$T/pdoc.man"
+diff -u "$T/fields.man" "$T/pdoc.man" >"$T/pdiff" 2>&1
+ok $? "doc/petrel-policy.5 lists exactly the fields make_egress_path and make_queue_config know (regenerate with petreld -x policy-man)"
+[ $? = 0 ] || sed 's/^/#   /' "$T/pdiff" | head -20

@@ -101,7 +101,8 @@ RS
 # Unless RELAYHOST says otherwise, mail is relayed to a closed port and
 # stays queued (deferred); RESOLVER defaults to a dead loopback address so
 # no DNS query ever leaves the machine.  QUEUED_EXTRA and DELIVERD_EXTRA
-# add lines to those sections.
+# add lines to those sections.  POLICY is the Lua policy file (default:
+# none, whatever /etc/petrel holds).
 write_conf() {
 	PORT=${PORT:-$(free_port)}
 	cat >"$T/petrel.conf" <<CONF
@@ -111,6 +112,7 @@ spool_dir = $T/spool
 run_dir = $T/run
 privsep = ${PRIVSEP:-no}
 syslog_socket = ${SYSLOG_SOCKET-$T/log.sock}
+policy = ${POLICY:-}
 
 [smtpd]
 listen = 127.0.0.1:$PORT

@@ -507,8 +507,10 @@ Test(policy, keysources_in_lua)
 	egress_bad("tls_private_key = { [1] = 'x' }", "tls_private_key: "
 	    "keysource keys are names");
 	egress_bad("tls_private_key = {}", "tls_private_key: empty keysource");
-	egress_bad("smtp_auth_plain_password = 'relative/pw'",
+	egress_bad("smtp_auth_plain_password = 'tiger'",
 	    "smtp_auth_plain_password: a keysource file must be an absolute path");
+	cr_assert(strstr(err, "tiger") == NULL, "a password given as a string "
+	    "is not echoed: %s", err);
 }
 
 Test(policy, two_handler_signatures)
