@@ -458,7 +458,7 @@ deliverd_task(struct imsg *im)
 	wire_deliver_clear(&w);
 	if (dd->shutdown) {
 		free(dom);
-		task_fail_all(t, RCPT_TEMPFAIL,
+		task_fail_all(t, RCPT_NOTTRIED,
 		    "4.3.0 delivery agent shutting down", "");
 		return 0;
 	}
@@ -561,10 +561,10 @@ deliverd_stop(void)
 		return;
 	dd->shutdown = 1;
 	RB_FOREACH(d, dest_tree, &dd->dests)
-		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL,
+		tasks_fail(&d->pending, &d->npending, RCPT_NOTTRIED,
 		    "4.3.0 delivery agent shutting down");
 	RB_FOREACH(s, site_tree, &dd->sites) {
-		tasks_fail(&s->ready, &s->nready, RCPT_TEMPFAIL,
+		tasks_fail(&s->ready, &s->nready, RCPT_NOTTRIED,
 		    "4.3.0 delivery agent shutting down");
 		TAILQ_FOREACH_SAFE(c, &s->conns, entry, next)
 			if (c->state == C_IDLE)

@@ -85,7 +85,7 @@ const struct conf_key conf_keys[] = {
 	{ "deliverd", "resolver", CT_RESOLVER, "system", O(deliverd_resolver),
 	  "DNS server for MX/A/AAAA: system (/etc/resolv.conf) or HOST:PORT." },
 	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
-	  "CA bundle used to verify next-hop certificates." },
+	  "CA bundle used to verify next-hop certificates, read at start before the chroot; if it cannot be read that is logged and no certificate verifies." },
 	{ "deliverd", "data_timeout", CT_DURATION, "30s", O(deliverd_data_timeout),
 	  "Wait for the reply to DATA, and longest time no byte of the message text can be written to a slow next hop; then a TransientFailure. The default of KumoMTA's egress field data_timeout, which the policy may set per path." },
 	{ "deliverd", "data_dot_timeout", CT_DURATION, "60s", O(deliverd_data_dot_timeout),

@@ -51,9 +51,9 @@ struct field {
 
 static const struct field egress_fields[] = {
 	{ "enable_tls", F_TLS, E(enable_tls), "Opportunistic",
-	  "STARTTLS: Opportunistic (if offered; the certificate must verify), OpportunisticInsecure (if offered, not verified; clear text if the handshake fails), Required (must be offered and verify against [deliverd] ca_file and the host name), RequiredInsecure (must be offered, not verified) or Disabled." },
+	  "STARTTLS: Opportunistic (if offered; the certificate must verify), OpportunisticInsecure (if offered, not verified; clear text if the handshake fails), Required (must be offered and verify against [deliverd] ca_file and the host name), RequiredInsecure (must be offered, not verified) or Disabled. A failed handshake or verification fails that host and the next MX is tried (OpportunisticInsecure: the same host again in clear text; KumoMTA's opportunistic_tls_reconnect_on_failed_handshake is accepted and ignored)." },
 	{ "implicit_tls", F_BOOL, E(implicit_tls), "false",
-	  "petrel's own: TLS from the first byte (the port 465 smtps style), with the certificate rules of Required." },
+	  "petrel's own: TLS from the first byte (the port 465 smtps style), with the certificate rules of Required; not verified when enable_tls is RequiredInsecure or OpportunisticInsecure." },
 	{ "smtp_auth_plain_username", F_STRING, E(smtp_auth_plain_username),
 	  "none", "User name for SMTP AUTH; none: no AUTH." },
 	{ "smtp_auth_plain_password", F_KEYSOURCE, E(smtp_auth_plain_password),

@@ -30,6 +30,12 @@ enum imsg_type {
 	IMSG_MASTER_SHUTDOWN,
 
 	/*
+	 * master -> queued: hand out no more deliveries; deliverd and then
+	 * queued itself are about to be restarted (a reload).  (none)
+	 */
+	IMSG_MASTER_PAUSE,
+
+	/*
 	 * child -> master: this child closed its channel to a live peer
 	 * for an error (a garbled frame, a descriptor it could not take);
 	 * petreld wires the pair anew.  u32 kind (PEER_*), u32 index.
@@ -114,6 +120,7 @@ enum rcpt_status {
 	RCPT_DELIVERED = 0,
 	RCPT_TEMPFAIL,
 	RCPT_PERMFAIL,
+	RCPT_NOTTRIED,	/* deliverd stopped before trying: no attempt */
 };
 
 #endif

@@ -161,7 +161,7 @@ wire_result_get(struct mreader *r, struct wire_result *w)
 		goto bad;
 	for (i = 0; i < w->nrcpt; i++)
 		if (m_get_u8(r, &w->status[i]) == -1 ||
-		    w->status[i] > RCPT_PERMFAIL ||
+		    w->status[i] > RCPT_NOTTRIED ||
 		    m_get_string(r, &w->response[i]) == -1)
 			goto bad;
 	if (m_end(r) == -1)

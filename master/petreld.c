@@ -76,6 +76,7 @@ static struct {
 	struct child	 deliverd[MAX_DELIVERD];
 	int		 ndeliverd;
 	int		 stopping;
+	int		 reloading;	/* 1: deliverd draining, 2: queued */
 	struct event	*stop_timer;
 	int		 pidfd;
 	char		 pidfile[PATH_MAX];
@@ -83,6 +84,8 @@ static struct {
 
 static void	child_spawn(struct child *);
 static void	master_check_stopped(void);
+static void	master_reload_step(void);
+static int	master_check_policy(struct petrel_conf *, int, char *, size_t);
 
 static void
 usage(void)
@@ -318,6 +321,12 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 			log_debug("%s (pid %d) %s", ch->label, (int)pid, how);
 			continue;
 		}
+		if (m.reloading && (ch == &m.queued || ch->kind == PEER_DELIVERD)) {
+			/* master_reload_step() starts them again */
+			log_debug("%s (pid %d) %s for the reload", ch->label,
+			    (int)pid, how);
+			continue;
+		}
 		/*
 		 * A child that died after it was serving (a crash, kill -9)
 		 * comes back at once, unless it keeps dying: more than
@@ -345,6 +354,8 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 	}
 	if (m.stopping)
 		master_check_stopped();
+	else if (m.reloading)
+		master_reload_step();
 }
 
 static void
@@ -423,11 +434,71 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 	master_check_stopped();
 }
 
+/*
+ * The reload, step by step.  queued and deliverd load the policy before
+ * their chroot, so they are restarted, in the order that neither loses
+ * nor repeats a delivery: queued stops handing out work, deliverd
+ * finishes the deliveries under way and reports them (what it had not
+ * started comes back untried), then queued finishes its commits and
+ * exits; it is started again at once and starts deliverd when it is
+ * ready.  smtpd keeps serving: a DATA in between waits for queued.
+ */
+static void
+master_reload_step(void)
+{
+	if (m.reloading == 1) {
+		if (children_alive(m.deliverd, m.ndeliverd))
+			return;
+		m.reloading = 2;
+		evtimer_del(m.queued.restart_ev);
+		if (m.queued.pid > 0) {
+			kill(m.queued.pid, SIGTERM);
+			return;
+		}
+	}
+	if (m.reloading == 2 && m.queued.pid == 0) {
+		m.reloading = 0;
+		log_info("reload: starting the queue manager and the smtp "
+		    "clients with the new policy");
+		child_spawn(&m.queued);
+	}
+}
+
+/*
+ * SIGHUP: load the policy again.  It is checked first as petreld -n
+ * checks it; a policy with an error is not loaded and the running one
+ * stays.  petrel.conf itself is not re-read: restart for that.
+ */
 static void
 master_sighup(evutil_socket_t sig, short ev, void *arg)
 {
-	log_warnx("SIGHUP: configuration reload is not implemented yet; "
-	    "restart petreld to apply changes");
+	struct mbuf	 mb;
+	char		 err[8192];
+	int		 i;
+
+	if (m.stopping)
+		return;
+	if (m.reloading) {
+		log_warnx("SIGHUP: a reload is already under way");
+		return;
+	}
+	if (master_check_policy(m.conf, 0, err, sizeof(err)) == -1) {
+		log_warnx("reload: policy: %s; the running policy stays", err);
+		return;
+	}
+	log_info("reload: the policy %s is good; restarting the smtp "
+	    "clients, then the queue manager", m.conf->policy);
+	m.reloading = 1;
+	if (m.queued.chan != NULL) {
+		m_create(&mb, IMSG_MASTER_PAUSE, 0, -1);
+		chan_send(m.queued.chan, &mb);
+	}
+	for (i = 0; i < m.ndeliverd; i++) {
+		evtimer_del(m.deliverd[i].restart_ev);
+		if (m.deliverd[i].pid > 0)
+			kill(m.deliverd[i].pid, SIGTERM);
+	}
+	master_reload_step();
 }
 
 static void

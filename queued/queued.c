@@ -279,6 +279,13 @@ queued_imsg(struct chan *c, struct imsg *im)
 	uint32_t	 kind, w;
 
 	switch (im->hdr.type) {
+	case IMSG_MASTER_PAUSE:
+		if (im->datalen != 0)
+			return -1;
+		log_info("queued: no more deliveries until the restart "
+		    "(reload)");
+		q->paused = 1;
+		return 0;
 	case IMSG_MASTER_PEER:
 		if (chan_get_peer(im, 0, &kind, &w) == -1)
 			return -1;

@@ -43,6 +43,8 @@ struct qmsg {
 	struct envelope	 env;
 	int		 inflight;	/* delivery tasks out */
 	int		 tempfail;	/* some recipient failed temporarily */
+	int		 nottried;	/* some recipient was not tried */
+	int		 tried;		/* and some was, this round */
 	char		*last_error;	/* the latest temporary failure */
 	struct qbounce	*bounces;
 	int		 nbounce;
@@ -117,6 +119,7 @@ struct queued {
 	struct event	*sched_ev;
 	struct policy	*policy;	/* get_queue_config, loaded before chroot */
 	int		 shutdown;
+	int		 paused;	/* no deliveries: a reload is coming */
 };
 
 extern struct queued *q;

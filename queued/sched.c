@@ -88,7 +88,7 @@ sched_arm(int64_t now)
 	sched_armed_now = 0;
 	memset(&key, 0, sizeof(key));
 	key.env.next_try = now + 1;	/* and id "": before any of that second */
-	if (q->shutdown ||
+	if (q->shutdown || q->paused ||
 	    (m = RB_NFIND(sched_tree, &q->schedule, &key)) == NULL) {
 		evtimer_del(q->sched_ev);
 		return;
@@ -338,6 +338,17 @@ sched_finish(struct qmsg *m)
 static void
 sched_settle(struct qmsg *m)
 {
+	/*
+	 * Nothing was tried (deliverd stopped before, e.g. for a reload):
+	 * no attempt counts, and the message is due again at once; its
+	 * envelope on disk already says so.
+	 */
+	if (m->nottried && !m->tried) {
+		m->nottried = 0;
+		sched_add(m, m->env.next_try);
+		return;
+	}
+	m->nottried = m->tried = 0;
 	m->env.attempts++;
 	if (m->tempfail &&
 	    time(NULL) - m->env.arrival >= sched_max_age(m))
@@ -495,7 +506,8 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 	int		 n = 0, a;
 
 	sched_armed_now = 0;
-	while (!q->shutdown && (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
+	while (!q->shutdown && !q->paused &&
+	    (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
 	    m->env.next_try <= now && sched_any_deliverd_ok()) {
 		if (++n > DISPATCH_BATCH) {
 			sched_kick();	/* the rest on the next turn */
@@ -532,6 +544,15 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	char		 f[1024], r[1024], rl[1024], tl[128], ci[128];
 	double		 delay = sched_now() - m->env.arrival;
 
+	if (status == RCPT_NOTTRIED) {
+		/* deliverd stopped first: no attempt, no event, try again */
+		log_debug("id=%s rcpt=<%s>: not tried (%s)", m->env.id,
+		    log_token(m->env.rcpts[rcpt], r, sizeof(r)),
+		    log_quote(response, buf, sizeof(buf)));
+		m->nottried = 1;
+		return;
+	}
+	m->tried = 1;
 	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s "
 	    "response=\"%s\" delay=%.1fs attempts=%" PRIu32, m->env.id,
 	    events[status],
