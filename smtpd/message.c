@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "smtpd.h"
@@ -107,18 +109,26 @@ message_protocol(struct session *s)
 static void
 message_received_header(struct session *s)
 {
-	char		 hdr[1024], date[64];
+	char		 hdr[1024], date[64], tls[160] = "";
 	struct tm	 tm;
 	time_t		 now = s->arrival;
-	int		 n;
+	SSL		*ssl;
+	int		 n, bits, alg;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* as Postfix records it: protocol, cipher, key bits */
+	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL) {
+		bits = SSL_get_cipher_bits(ssl, &alg);
+		snprintf(tls, sizeof(tls), "\t(using %s with cipher %s "
+		    "(%d/%d bits))\r\n", SSL_get_version(ssl),
+		    SSL_get_cipher_name(ssl), bits, alg);
+	}
 	n = snprintf(hdr, sizeof(hdr),
-	    "Received: from %s ([%s])\r\n"
+	    "Received: from %s ([%s])\r\n%s"
 	    "\tby %s (petrel) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n",
-	    s->helo, s->addr, sd->conf->hostname,
+	    s->helo, s->addr, tls, sd->conf->hostname,
 	    message_protocol(s), s->msgid,
 	    s->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    s->nrcpt == 1 ? s->rcpts[0] : "",

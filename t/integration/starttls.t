@@ -4,7 +4,7 @@
 # and clear-text commands pipelined after STARTTLS are thrown away.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 9
+plan 10
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=petrel.test" \
     -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1
@@ -23,6 +23,9 @@ printf '%s\n' "$out" | grep -q 'TLS started'; ok $? "TLS was negotiated"
 id=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
 grep -q "with ESMTPS id $id" "$T/spool/queue/${id:0:2}/$id.msg"
 ok $? "Received header says ESMTPS"
+grep -Eq "^	\(using TLSv1\.[23] with cipher [A-Z0-9_-]+ \([0-9]+/[0-9]+ bits\)\)" \
+    "$T/spool/queue/${id:0:2}/$id.msg"
+ok $? "and records the protocol and cipher, as Postfix does"
 
 out=$("$PY" - "$PORT" <<'PY'
 import socket, ssl, sys
