@@ -137,7 +137,7 @@ CONF
 # soft and hard, so a descriptor leak or an unbounded pool shows here.
 # PETREL_WRAP is a command to run it under (strace).
 start_petrel() {
-	(ulimit -n "${NOFILE:-1024}" &&
+	({ if [ -n "${NOFILE:-}" ]; then ulimit -n "$NOFILE"; else ulimit -n 1024; fi; } &&
 	    exec ${PETREL_WRAP:-} "$PETRELD" -d ${VERBOSE:+-v} -f "$T/petrel.conf") \
 	    >>"$T/petreld.out" 2>&1 &
 	PETREL_PID=$!
