@@ -44,6 +44,7 @@
 #define RESTART_WINDOW_S	10
 #define RESTARTS_PER_WINDOW	20
 #define STOP_GRACE_S		15
+#define RELOAD_GRACE_S		120	/* deliveries under way may finish */
 
 extern char **environ;
 
@@ -77,6 +78,7 @@ static struct {
 	int		 ndeliverd;
 	int		 stopping;
 	int		 reloading;	/* 1: deliverd draining, 2: queued */
+	struct event	*reload_timer;
 	struct event	*stop_timer;
 	int		 pidfd;
 	char		 pidfile[PATH_MAX];
@@ -425,6 +427,8 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 		return;
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	m.stopping = 1;
+	if (m.reload_timer != NULL)
+		evtimer_del(m.reload_timer);
 	for (i = 0; master_worker(i) != NULL; i++)
 		evtimer_del(master_worker(i)->restart_ev);
 	evtimer_del(m.queued.restart_ev);
@@ -449,7 +453,10 @@ master_reload_step(void)
 	if (m.reloading == 1) {
 		if (children_alive(m.deliverd, m.ndeliverd))
 			return;
+		struct timeval	 grace = { RELOAD_GRACE_S, 0 };
+
 		m.reloading = 2;
+		evtimer_add(m.reload_timer, &grace);
 		evtimer_del(m.queued.restart_ev);
 		if (m.queued.pid > 0) {
 			kill(m.queued.pid, SIGTERM);
@@ -458,10 +465,23 @@ master_reload_step(void)
 	}
 	if (m.reloading == 2 && m.queued.pid == 0) {
 		m.reloading = 0;
+		evtimer_del(m.reload_timer);
 		log_info("reload: starting the queue manager and the smtp "
 		    "clients with the new policy");
 		child_spawn(&m.queued);
 	}
+}
+
+/* A reload that does not finish (a process that does not stop) is forced. */
+static void
+master_reload_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	log_warnx("reload: %s did not stop within %d s; killing it",
+	    m.reloading == 1 ? "deliverd" : "queued", RELOAD_GRACE_S);
+	if (m.reloading == 1)
+		master_signal_children(m.deliverd, m.ndeliverd, SIGKILL);
+	else if (m.reloading == 2)
+		master_signal_children(&m.queued, 1, SIGKILL);
 }
 
 /*
@@ -473,6 +493,7 @@ static void
 master_sighup(evutil_socket_t sig, short ev, void *arg)
 {
 	struct mbuf	 mb;
+	struct timeval	 grace = { RELOAD_GRACE_S, 0 };
 	char		 err[8192];
 	int		 i;
 
@@ -489,6 +510,9 @@ master_sighup(evutil_socket_t sig, short ev, void *arg)
 	log_info("reload: the policy %s is good; restarting the smtp "
 	    "clients, then the queue manager", m.conf->policy);
 	m.reloading = 1;
+	if (m.reload_timer == NULL)
+		m.reload_timer = evtimer_new(m.base, master_reload_timeout, NULL);
+	evtimer_add(m.reload_timer, &grace);
 	if (m.queued.chan != NULL) {
 		m_create(&mb, IMSG_MASTER_PAUSE, 0, -1);
 		chan_send(m.queued.chan, &mb);

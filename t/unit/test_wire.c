@@ -126,7 +126,7 @@ Test(wire, result_roundtrip_and_refusals)
 	m_discard(&m);
 
 	/* a status that does not exist */
-	st[0] = RCPT_PERMFAIL + 1;
+	st[0] = RCPT_NOTTRIED + 1;
 	m_create(&m, IMSG_DELIVERD_RESULT, 1, -1);
 	wire_result_add(&m, &w);
 	reader_of(&m, &r, &im);
