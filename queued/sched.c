@@ -44,6 +44,7 @@
 
 #define DISPATCH_BATCH	1000	/* due messages handled per loop turn */
 #define DISPATCH_FD_WAIT	5	/* s, after running out of descriptors */
+#define NOTTRIED_WAIT		10	/* s, after a deliverd stopped first */
 
 static void	sched_settle(struct qmsg *);
 static void	sched_rcpt_result(struct qmsg *, int, int, const char *,
@@ -340,12 +341,13 @@ sched_settle(struct qmsg *m)
 {
 	/*
 	 * Nothing was tried (deliverd stopped before, e.g. for a reload):
-	 * no attempt counts, and the message is due again at once; its
-	 * envelope on disk already says so.
+	 * no attempt counts.  The envelope on disk still says it is due,
+	 * so a restarted queued sends it at once; this one waits a little,
+	 * not to hand it straight back to a deliverd that is stopping.
 	 */
 	if (m->nottried && !m->tried) {
 		m->nottried = 0;
-		sched_add(m, m->env.next_try);
+		sched_add(m, time(NULL) + NOTTRIED_WAIT);
 		return;
 	}
 	m->nottried = m->tried = 0;
