@@ -323,7 +323,8 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 			log_debug("%s (pid %d) %s", ch->label, (int)pid, how);
 			continue;
 		}
-		if (m.reloading && (ch == &m.queued || ch->kind == PEER_DELIVERD)) {
+		if (m.reloading &&
+		    (ch == &m.queued || ch->kind == PEER_DELIVERD)) {
 			/* master_reload_step() starts them again */
 			log_debug("%s (pid %d) %s for the reload", ch->label,
 			    (int)pid, how);
@@ -450,11 +451,11 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 static void
 master_reload_step(void)
 {
+	struct timeval	 grace = { RELOAD_GRACE_S, 0 };
+
 	if (m.reloading == 1) {
 		if (children_alive(m.deliverd, m.ndeliverd))
 			return;
-		struct timeval	 grace = { RELOAD_GRACE_S, 0 };
-
 		m.reloading = 2;
 		evtimer_add(m.reload_timer, &grace);
 		evtimer_del(m.queued.restart_ev);
