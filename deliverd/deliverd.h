@@ -159,11 +159,13 @@ void	 deliverd_maybe_exit(void);
 void	 deliverd_conn_closed(void);
 void	 deliverd_fd_shortage(const char *what);
 
-/* client.c */
+/* conn.c */
 struct conn *conn_new(struct site *, struct dtask *);
-void	 conn_take(struct conn *, struct dtask *);
 void	 conn_close(struct conn *);
 void	 conn_drop(struct conn *);
+
+/* client.c */
+void	 conn_take(struct conn *, struct dtask *);
 
 /* loop.c */
 int	 conn_is_self(const struct sockaddr *);
