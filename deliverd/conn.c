@@ -299,6 +299,15 @@ conn_connect(struct conn *c)
 		    ntohs(sa->sa_family == AF_INET ?
 		    ((struct sockaddr_in *)sa)->sin_port :
 		    ((struct sockaddr_in6 *)sa)->sin6_port));
+		if (egress_hosts_match(c->site->eg.skip_hosts, sa)) {
+			/* KumoMTA's wording, when nothing else was tried */
+			if (c->last_error[0] == '\0')
+				snprintf(c->last_error, sizeof(c->last_error),
+				    "4.4.4 MX consisted solely of hosts on the "
+				    "skip_hosts list");
+			c->addr++;
+			continue;
+		}
 		if (conn_is_self(sa)) {
 			char	 q2[512];
 

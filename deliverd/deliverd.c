@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -318,6 +320,34 @@ dest_resolved(struct dns_result *res, void *arg)
 	dest_kick(d);
 }
 
+/*
+ * Does the destination resolve to an address in prohibited_hosts?  Then
+ * why says which, as KumoMTA words it (550 5.4.4).
+ */
+static int
+dest_prohibited(struct dest *d, struct egress *eg, char *why, size_t len)
+{
+	char		 ip[INET6_ADDRSTRLEN], q[512];
+	int		 h, a;
+
+	if (eg->prohibited_hosts[0] == NULL)
+		return 0;
+	for (h = 0; h < d->res.nhosts; h++)
+		for (a = 0; a < d->res.hosts[h].naddr; a++) {
+			struct sockaddr *sa = (struct sockaddr *)
+			    &d->res.hosts[h].addrs[a];
+
+			if (!egress_hosts_match(eg->prohibited_hosts, sa))
+				continue;
+			sa_to_text(sa, ip, sizeof(ip));
+			snprintf(why, len, "5.4.4 MX of %s includes %s[%s], "
+			    "which is in prohibited_hosts", d->name,
+			    log_quote(d->res.hosts[h].name, q, sizeof(q)), ip);
+			return 1;
+		}
+	return 0;
+}
+
 /* Resolve the routing domain when needed, then hand tasks to its site. */
 static void
 dest_kick(struct dest *d)
@@ -359,6 +389,11 @@ dest_kick(struct dest *d)
 	if (s->eg.suspended) {
 		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL,
 		    "4.4.5 destination suspended by policy");
+		return;
+	}
+	if (dest_prohibited(d, &s->eg, why, sizeof(why))) {
+		/* KumoMTA: a "poisonous" next hop fails the queue for good */
+		tasks_fail(&d->pending, &d->npending, RCPT_PERMFAIL, why);
 		return;
 	}
 	if (s->eg.smtp_port != d->port) {

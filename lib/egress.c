@@ -10,6 +10,7 @@
 #include "egress.h"
 #include "keysource.h"
 #include "util.h"
+#include "util.h"
 
 void
 egress_defaults(struct egress *eg, const struct petrel_conf *conf)
@@ -82,4 +83,18 @@ egress_copy(struct egress *dst, const struct egress *src)
 	copy_list(dst->prohibited_hosts, src->prohibited_hosts,
 	    EGRESS_MAX_HOSTS);
 	copy_list(dst->skip_hosts, src->skip_hosts, EGRESS_MAX_HOSTS);
+}
+
+/* The lists were checked by make_egress_path; an entry that does not parse
+ * (it cannot) matches nothing. */
+int
+egress_hosts_match(char *const *list, const struct sockaddr *sa)
+{
+	struct netmask	 nm;
+	int		 i;
+
+	for (i = 0; i < EGRESS_MAX_HOSTS && list[i] != NULL; i++)
+		if (parse_netmask(list[i], &nm) == 0 && netmask_match(&nm, sa))
+			return 1;
+	return 0;
 }

@@ -67,6 +67,10 @@ struct egress {
 	int		 refresh_interval;	/* s the policy's answer is kept */
 };
 
+struct sockaddr;
+/* Is the address in one of the CIDR lists (prohibited_hosts, skip_hosts)? */
+int	 egress_hosts_match(char *const *list, const struct sockaddr *);
+
 /* KumoMTA's defaults, with petrel.conf's where it has a key for one. */
 void	 egress_defaults(struct egress *, const struct petrel_conf *);
 /* Free what an egress owns (strings, keysource specs); all zero again. */
