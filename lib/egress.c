@@ -10,7 +10,6 @@
 #include "egress.h"
 #include "keysource.h"
 #include "util.h"
-#include "util.h"
 
 void
 egress_defaults(struct egress *eg, const struct petrel_conf *conf)

@@ -20,7 +20,6 @@
  */
 #include "config.h"
 
-#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <ctype.h>
@@ -33,7 +32,6 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "dsn.h"
 #include "log.h"
 #include "policy.h"
 #include "queued.h"
@@ -362,6 +360,22 @@ sched_settle(struct qmsg *m)
 		sched_finish(m);
 }
 
+/* Record (m != NULL) or drop the policy failures of a dispatch. */
+static void
+sched_fails(struct qmsg *m, int *idx, char **why, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		if (m != NULL)
+			sched_rcpt_result(m, idx[i], RCPT_TEMPFAIL, "", "", "",
+			    why[i]);
+		free(why[i]);
+	}
+	free(idx);
+	free(why);
+}
+
 static void
 sched_tasks_free(struct task **tasks, int ntask)
 {
@@ -389,7 +403,8 @@ sched_dispatch(struct qmsg *m)
 	struct queue_config qc;
 	const char	**rcpts;
 	char		 err[1024], why[1100];
-	int		 ntask = 0, nfail = 0, i, k, fd;
+	int		 ntask = 0, nfail = 0, i, k, fd, *failidx;
+	char		**failwhy;
 
 	if (time(NULL) - m->env.arrival >= sched_max_age(m)) {
 		sched_unschedule(m);
@@ -400,8 +415,14 @@ sched_dispatch(struct qmsg *m)
 			sched_finish(m);
 		return;
 	}
-	/* group pending recipients by routing domain */
+	/*
+	 * Group pending recipients by routing domain.  A policy error is
+	 * the recipient's result, recorded only once the message goes (or
+	 * has nothing else to send), so a message put back is not counted.
+	 */
 	tasks = xcalloc(m->env.nrcpt, sizeof(*tasks));
+	failidx = xcalloc(m->env.nrcpt, sizeof(*failidx));
+	failwhy = xcalloc(m->env.nrcpt, sizeof(*failwhy));
 	for (i = 0; i < m->env.nrcpt; i++) {
 		char	*d;
 
@@ -412,8 +433,8 @@ sched_dispatch(struct qmsg *m)
 			/* retried like any temporary failure */
 			snprintf(why, sizeof(why), "4.3.0 policy error: %s",
 			    err);
-			sched_rcpt_result(m, i, RCPT_TEMPFAIL, "", "", "", why);
-			nfail++;
+			failidx[nfail] = i;
+			failwhy[nfail++] = xstrdup(why);
 			continue;
 		}
 		d = xstrdup(qc.routing_domain);
@@ -434,12 +455,27 @@ sched_dispatch(struct qmsg *m)
 	if (ntask == 0) {	/* nothing pending, or all failed: done */
 		free(tasks);
 		sched_unschedule(m);
+		sched_fails(m, failidx, failwhy, nfail);
 		if (nfail > 0)
 			sched_settle(m);
 		else
 			sched_finish(m);
 		return;
 	}
+	/*
+	 * The policy's answers may have changed since the message was
+	 * found dispatchable (a cache entry expired): every task's
+	 * deliverd must be able to take it, else the message waits.
+	 */
+	for (k = 0; k < ntask; k++)
+		if (!sched_deliverd_ok(tasks[k]->deliverd)) {
+			int	 d = tasks[k]->deliverd;
+
+			sched_fails(NULL, failidx, failwhy, nfail);
+			sched_tasks_free(tasks, ntask);
+			sched_wait(m, d);
+			return;
+		}
 	/*
 	 * One descriptor per task, taken before anything is sent: out of
 	 * descriptors (EMFILE) is a short wait, never a crash.
@@ -458,12 +494,14 @@ sched_dispatch(struct qmsg *m)
 			log_warn("id=%s: cannot open message data", m->env.id);
 		while (fd != -1 && k-- > 0)
 			close(tasks[k]->fd);
+		sched_fails(NULL, failidx, failwhy, nfail);
 		sched_tasks_free(tasks, ntask);
 		sched_add(m, time(NULL) + (busy ? DISPATCH_FD_WAIT :
 		    q->conf->queued_retry_interval));
 		return;
 	}
 	sched_unschedule(m);
+	sched_fails(m, failidx, failwhy, nfail);
 	rcpts = xcalloc(m->env.nrcpt, sizeof(*rcpts));
 	memset(&wd, 0, sizeof(wd));
 	wd.id = m->env.id;
