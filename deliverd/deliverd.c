@@ -72,31 +72,28 @@ task_finish(struct dtask *t, const char *relay)
 {
 	struct wire_result wr;
 	struct mbuf	 m;
-	char		(*resp)[RESPONSE_MAX];
 	int		 i;
 
 	if (dd->queue != NULL && t->gen == dd->queue_gen) {
-		resp = xcalloc(t->nrcpt, sizeof(*resp));
+		for (i = 0; i < t->nrcpt; i++) {
+			/* no answer recorded is never a delivery */
+			if (t->response[i] == NULL) {
+				t->status[i] = RCPT_TEMPFAIL;
+				t->response[i] = xstrdup("4.3.0 no result");
+			}
+			/* bounded, so 1000 recipients fit in one frame */
+			if (strlen(t->response[i]) >= RESPONSE_MAX)
+				t->response[i][RESPONSE_MAX - 1] = '\0';
+		}
 		memset(&wr, 0, sizeof(wr));
 		wr.relay = relay ? relay : "";
 		wr.tls = t->tls;
 		wr.cipher = t->cipher;
 		wr.nrcpt = t->nrcpt;
-		wr.status = xcalloc(t->nrcpt, 1);
-		wr.response = xcalloc(t->nrcpt, sizeof(char *));
-		for (i = 0; i < t->nrcpt; i++) {
-			/* bounded, so 1000 recipients fit in one frame */
-			/* no answer recorded is never a delivery */
-			strlcpy(resp[i], t->response[i] ? t->response[i] :
-			    "4.3.0 no result", sizeof(resp[i]));
-			wr.status[i] = t->response[i] ? t->status[i] :
-			    RCPT_TEMPFAIL;
-			wr.response[i] = resp[i];
-		}
+		wr.status = t->status;
+		wr.response = (const char **)t->response;
 		m_create(&m, IMSG_DELIVERD_RESULT, t->id, -1);
 		wire_result_add(&m, &wr);
-		wire_result_clear(&wr);
-		free(resp);
 		if (chan_send(dd->queue, &m) == -1)
 			log_warnx("task %u: result not sent", t->id);
 	}
