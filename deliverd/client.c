@@ -3,7 +3,8 @@
  * from connect to close, is conn.c's): banner, EHLO (HELO on 5xx),
  * then transactions for as many tasks of its destination as come,
  * pipelined when the server offers PIPELINING, until
- * max_deliveries_per_connection or idle_timeout.
+ * max_deliveries_per_connection (then QUIT; the site opens a new one)
+ * or idle_timeout (then QUIT).
  *
  * Which command goes when, and what each reply means for each
  * recipient, is txn.c's; this file does the I/O and the timeouts.
@@ -61,7 +62,9 @@ static int	conn_begin(struct conn *);
 
 /*
  * Give the connection its next task, as long as there are any and it
- * may take more; else QUIT or idle.  A task whose recipients were all
+ * may take more; else QUIT or idle.  A transaction starts only with a
+ * token of max_message_rate; without one the connection idles and the
+ * site's timer gives it the task when the token is due.  A task whose recipients were all
  * decided before the transaction (see conn_begin) is finished here.
  */
 void
@@ -86,6 +89,16 @@ conn_run(struct conn *c)
 			TAILQ_REMOVE(&d->ready, t, entry);
 			d->nready--;
 			c->task = t;
+		}
+		if (!site_rate_ok(d, &d->msg_rate, &d->eg.max_message_rate,
+		    1)) {
+			/* max_message_rate: the task waits for its token */
+			TAILQ_INSERT_HEAD(&d->ready, c->task, entry);
+			d->nready++;
+			c->task = NULL;
+			c->state = C_IDLE;
+			conn_timeout(c, d->eg.idle_timeout);
+			return;
 		}
 		if (conn_begin(c) == 0)
 			return;
@@ -348,6 +361,8 @@ conn_ehlo_line(struct conn *c, const char *text)
 		c->ext_smtputf8 = 1;
 	else if (strcasecmp(text, "STARTTLS") == 0)
 		c->ext_starttls = 1;
+	else
+		auth_ehlo_line(c, text);
 }
 
 static void
@@ -484,12 +499,23 @@ conn_tls_failed(struct conn *c, short what)
 	conn_retry(c, !clear);
 }
 
+/* The last EHLO was answered: AUTH if the path logs in, then mail. */
+static void
+conn_ready(struct conn *c)
+{
+	if (auth_wanted(c) && !c->authed) {
+		auth_start(c);
+		return;
+	}
+	conn_run(c);
+}
+
 /* EHLO or HELO was answered: STARTTLS if the path wants it, or mail. */
 static void
 conn_greeted(struct conn *c)
 {
 	if (c->tls || c->tls_mode == TLS_DISABLED || c->tls_clear) {
-		conn_run(c);
+		conn_ready(c);
 		return;
 	}
 	if (c->ext_starttls) {
@@ -504,7 +530,7 @@ conn_greeted(struct conn *c)
 		    "by %s", c->relay);
 		return;
 	}
-	conn_run(c);
+	conn_ready(c);
 }
 
 /*
@@ -529,7 +555,7 @@ conn_starttls_reply(struct conn *c, int code, const char *reply)
 		conn_advance(c, "%s", reply);
 		return;
 	}
-	conn_run(c);
+	conn_ready(c);
 }
 
 /* A complete reply arrived. */
@@ -561,6 +587,14 @@ conn_reply(struct conn *c, int code, const char *reply)
 		return;
 	case C_STARTTLS:
 		conn_starttls_reply(c, code, reply);
+		return;
+	case C_AUTH:
+		auth_reply(c, code, reply);
+		return;
+	case C_AUTHCHECK:
+	case C_AUTHKEY:
+		conn_advance(c, "4.5.0 %s sent a reply with no command "
+		    "outstanding: %s", c->relay, reply);
 		return;
 	case C_TLS:
 		/* nothing is read before the handshake completes */

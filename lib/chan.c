@@ -151,6 +151,8 @@ chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 			r = -1;
 		else
 			r = c->dispatch(c, &im);
+		if (c->ibuf.wipe && im.datalen > 0)
+			explicit_bzero(im.data, im.datalen);
 		if (im.fd != -1)
 			close(im.fd);
 		if (r == -1) {

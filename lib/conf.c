@@ -94,19 +94,27 @@ const struct conf_key conf_keys[] = {
 	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
 	  "User of the key server, the only reader of keysources." },
 	{ "keysd", "key_dirs", CT_LIST, "/etc/petrel/keys", O(keysd_key_dirs),
-	  "Directories key files may be read from (comma separated)." },
+	  "Directories key files may be read from (comma separated). A key file must resolve (symbolic links and .. followed) to a path below one of them." },
 	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address),
-	  "Vault base URL; empty: $VAULT_ADDR." },
+	  "Vault base URL, used when a keysource has no vault_address; empty: $VAULT_ADDR." },
 	{ "keysd", "vault_token_file", CT_PATH, "", O(keysd_vault_token_file),
-	  "File holding the Vault token; empty: $VAULT_TOKEN." },
+	  "File holding the Vault token, used when a keysource has no vault_token; read as the keysd user, again on reload. Empty: $VAULT_TOKEN." },
 	{ "keysd", "vault_ca_file", CT_PATH, "", O(keysd_vault_ca_file),
 	  "CA bundle for Vault's certificate; empty: the system's." },
 	{ "keysd", "vault_allow", CT_LIST, "*", O(keysd_vault_allow),
-	  "Mount/path patterns keysd will read from Vault (comma separated)." },
+	  "Mount/path patterns keysd will read from Vault (comma separated, fnmatch(3): * also spans /)." },
+	{ "keysd", "vault_auth", CT_STRING, "token", O(keysd_vault_auth),
+	  "How keysd logs in to Vault; only token for now." },
+	{ "keysd", "vault_namespace", CT_STRING, "", O(keysd_vault_namespace),
+	  "Vault namespace (X-Vault-Namespace), used when a keysource has no vault_namespace; empty: $VAULT_NAMESPACE." },
+	{ "keysd", "vault_connect_timeout", CT_DURATION, "5s", O(keysd_vault_connect_timeout),
+	  "Longest wait for a connection to Vault." },
+	{ "keysd", "vault_timeout", CT_DURATION, "10s", O(keysd_vault_timeout),
+	  "Longest time one Vault fetch may take in all, retries included; then Vault counts as down." },
 	{ "keysd", "cache_ttl", CT_DURATION, "5m", O(keysd_cache_ttl),
-	  "How long a fetched secret is reused." },
+	  "How long a fetched secret is reused; many connections asking at once cause one fetch. SIGHUP empties the cache." },
 	{ "keysd", "stale_ttl", CT_DURATION, "1h", O(keysd_stale_ttl),
-	  "How long the last good secret is served while its source is down." },
+	  "How long (from when it was fetched) the last good secret is served while its source is down (unreachable, timing out, sealed, 5xx), with a warning each time; meanwhile Vault is asked again only after 10 s, doubling to 2 min. Not on an answer such as 403 or 404." },
 	{ NULL, NULL, 0, NULL, 0, NULL }
 };
 
@@ -347,6 +355,12 @@ conf_handler(void *user, const char *section, const char *name,
 	strlcpy(p->lastval, v, sizeof(p->lastval));
 	if (conf_keys[i].off == O(policy))
 		p->conf->policy_given = 1;
+	if (conf_keys[i].off == O(keysd_vault_auth) &&
+	    strcmp(str_trim(v), "token") != 0) {
+		conf_error(p, p->lineno, "[%s] %s = %s: only token is "
+		    "supported", section, name, value);
+		return 1;
+	}
 	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
 		conf_error(p, p->lineno, "[%s] %s = %s: %s", section, name,
 		    value, err);
@@ -465,6 +479,12 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 	if (c->deliverd_data_dot_timeout < 1 ||
 	    c->deliverd_data_dot_timeout > 86400)
 		conf_error(&p, 0, "[deliverd] data_dot_timeout: from 1s to 1d");
+	if (c->keysd_vault_connect_timeout < 1 ||
+	    c->keysd_vault_connect_timeout > 3600)
+		conf_error(&p, 0, "[keysd] vault_connect_timeout: from 1s "
+		    "to 1h");
+	if (c->keysd_vault_timeout < 1 || c->keysd_vault_timeout > 3600)
+		conf_error(&p, 0, "[keysd] vault_timeout: from 1s to 1h");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)
 		conf_error(&p, 0, "[queued] max_retry_interval is shorter than "
 		    "retry_interval");

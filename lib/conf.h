@@ -70,6 +70,10 @@ struct petrel_conf {
 	char		*keysd_vault_token_file;
 	char		*keysd_vault_ca_file;
 	char		*keysd_vault_allow;
+	char		*keysd_vault_namespace;
+	char		*keysd_vault_auth;
+	int64_t		 keysd_vault_connect_timeout;
+	int64_t		 keysd_vault_timeout;
 	int64_t		 keysd_cache_ttl;
 	int64_t		 keysd_stale_ttl;
 };

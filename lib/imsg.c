@@ -42,6 +42,8 @@ imsgbuf_clear(struct imsgbuf *ib)
 		ib->whead = o->next;
 		if (o->fd != -1)
 			close(o->fd);
+		if (ib->wipe)
+			explicit_bzero(o->buf, o->len);
 		free(o);
 	}
 	ib->wtail = &ib->whead;
@@ -49,6 +51,8 @@ imsgbuf_clear(struct imsgbuf *ib)
 	for (i = 0; i < ib->nfds; i++)
 		close(ib->fds[i]);
 	ib->nfds = 0;
+	if (ib->wipe && ib->rbuf != NULL)
+		explicit_bzero(ib->rbuf, ib->rsize);
 	free(ib->rbuf);
 	ib->rbuf = NULL;
 	ib->rsize = ib->rlen = ib->roff = 0;
@@ -183,6 +187,8 @@ imsg_write(struct imsgbuf *ib)
 			ib->whead = o->next;
 			if (ib->whead == NULL)
 				ib->wtail = &ib->whead;
+			if (ib->wipe)
+				explicit_bzero(o->buf, o->len);
 			free(o);
 		}
 	}
@@ -226,6 +232,8 @@ imsg_read(struct imsgbuf *ib)
 
 	if (ib->roff > 0) {
 		memmove(ib->rbuf, ib->rbuf + ib->roff, ib->rlen - ib->roff);
+		if (ib->wipe)	/* what was read and moved down */
+			explicit_bzero(ib->rbuf + ib->rlen - ib->roff, ib->roff);
 		ib->rlen -= ib->roff;
 		ib->rbase += ib->roff;
 		ib->roff = 0;
@@ -240,7 +248,16 @@ imsg_read(struct imsgbuf *ib)
 			errno = EMSGSIZE;
 			return -1;
 		}
-		if ((p = realloc(ib->rbuf, nsize)) == NULL)
+		if (ib->wipe) {
+			/* no realloc: it would free the old bytes unwiped */
+			if ((p = malloc(nsize)) == NULL)
+				return -1;
+			if (ib->rbuf != NULL) {
+				memcpy(p, ib->rbuf, ib->rlen);
+				explicit_bzero(ib->rbuf, ib->rsize);
+				free(ib->rbuf);
+			}
+		} else if ((p = realloc(ib->rbuf, nsize)) == NULL)
 			return -1;
 		ib->rbuf = p;
 		ib->rsize = nsize;
@@ -367,7 +384,15 @@ m_add(struct mbuf *m, const void *p, size_t len)
 
 		while (ncap < m->len + len)
 			ncap *= 2;
-		if ((nb = realloc(m->buf, ncap)) == NULL) {
+		if (m->wipe) {
+			if ((nb = malloc(ncap)) != NULL && m->buf != NULL) {
+				memcpy(nb, m->buf, m->len);
+				explicit_bzero(m->buf, m->cap);
+				free(m->buf);
+			}
+		} else
+			nb = realloc(m->buf, ncap);
+		if (nb == NULL) {
 			m->err = 1;
 			return;
 		}
@@ -406,11 +431,19 @@ m_add_string(struct mbuf *m, const char *s)
 void
 m_discard(struct mbuf *m)
 {
+	if (m->wipe && m->buf != NULL)
+		explicit_bzero(m->buf, m->cap);
 	free(m->buf);
 	m->buf = NULL;
 	if (m->fd != -1)
 		close(m->fd);
 	m->fd = -1;
+}
+
+void
+m_wipe(struct mbuf *m)
+{
+	m->wipe = 1;
 }
 
 int

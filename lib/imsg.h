@@ -57,6 +57,8 @@ struct imsg_out {
 struct imsgbuf {
 	int		 fd;
 	pid_t		 pid;
+	int		 wipe;		/* frames may hold secrets: zero every
+					   buffer before it is freed or reused */
 	/* read side */
 	uint8_t		*rbuf;
 	size_t		 rsize, rlen, roff;
@@ -95,6 +97,7 @@ struct mbuf {
 	uint16_t	 type;
 	uint32_t	 peerid;
 	int		 fd;
+	int		 wipe;		/* m_wipe(): a secret goes in */
 };
 
 struct mreader {
@@ -112,6 +115,8 @@ void	m_add_string(struct mbuf *, const char *);
 void	m_add_blob(struct mbuf *, const void *, size_t);
 int	m_close(struct mbuf *, struct imsgbuf *);
 void	m_discard(struct mbuf *);
+/* This payload will hold a secret: its buffer is zeroed when freed. */
+void	m_wipe(struct mbuf *);
 
 void	m_reader(struct mreader *, const struct imsg *);
 int	m_get_u8(struct mreader *, uint8_t *);

@@ -176,6 +176,15 @@ keysource_copy(const struct keysource *ks)
 }
 
 const char *
+keysource_key(const struct keysource *ks, size_t i, const char **value)
+{
+	if (i >= NKEYS)
+		return NULL;
+	*value = *(char *const *)((const char *)ks + ks_keys[i].off);
+	return ks_keys[i].name;
+}
+
+const char *
 keysource_describe(const struct keysource *ks, char *buf, size_t len)
 {
 	if (ks == NULL)
@@ -184,14 +193,25 @@ keysource_describe(const struct keysource *ks, char *buf, size_t len)
 		snprintf(buf, len, "file %s", ks->path);
 	else if (ks->kind == KS_DATA)
 		snprintf(buf, len, "inline key_data");
-	else if (ks->kind == KS_VAULT)
-		snprintf(buf, len, "vault %s/%s#%s%s%s%s%s", ks->vault_mount,
-		    ks->vault_path, ks->vault_key,
-		    ks->vault_address ? " at " : "",
-		    ks->vault_address ? ks->vault_address : "",
+	else if (ks->kind == KS_VAULT) {
+		const char	*a = ks->vault_address, *host = a, *at;
+		int		 scheme = 0;
+
+		/* "https://user:pass@host": never the userinfo */
+		if (a != NULL && (host = strstr(a, "://")) != NULL) {
+			scheme = host + 3 - a;
+			host += 3;
+			if ((at = strchr(host, '@')) != NULL &&
+			    at < host + strcspn(host, "/?#"))
+				host = at + 1;
+		} else
+			host = a;
+		snprintf(buf, len, "vault %s/%s#%s%s%.*s%s%s%s",
+		    ks->vault_mount, ks->vault_path, ks->vault_key,
+		    a ? " at " : "", scheme, a ? a : "", host ? host : "",
 		    ks->vault_namespace ? " namespace " : "",
 		    ks->vault_namespace ? ks->vault_namespace : "");
-	else
+	} else
 		snprintf(buf, len, "incomplete keysource");
 	return buf;
 }

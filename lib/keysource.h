@@ -38,6 +38,13 @@ int	 keysource_set(struct keysource *, const char *key, const char *value,
 	    size_t len, char *err, size_t errlen);
 int	 keysource_check(struct keysource *, char *err, size_t errlen);
 struct keysource *keysource_copy(const struct keysource *);
+/*
+ * The table form's keys one by one, for the wire (wirecodec.c): the
+ * name of key i and its value in *value (NULL: not set); NULL past the
+ * last key.  A string-form keysource shows as key_file.
+ */
+const char *keysource_key(const struct keysource *, size_t i,
+	    const char **value);
 /* For logs and petrelctl: where, never what ("vault kv/smtp#password"). */
 const char *keysource_describe(const struct keysource *, char *buf,
 	    size_t len);

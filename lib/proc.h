@@ -25,6 +25,7 @@ struct proc_args {
 void	smtpd_main(struct proc_args *) __attribute__((noreturn));
 void	queued_main(struct proc_args *) __attribute__((noreturn));
 void	deliverd_main(struct proc_args *) __attribute__((noreturn));
+void	keysd_main(struct proc_args *) __attribute__((noreturn));
 void	proc_child_init(struct proc_args *, const char *title);
 struct event_base;
 void	proc_child_signals(struct event_base *, void (*stop)(void));

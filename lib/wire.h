@@ -3,13 +3,20 @@
  *
  * Edges of the process graph (one socketpair each, made by petreld):
  *	master <-> smtpd[i], master <-> queued, master <-> deliverd[j],
- *	smtpd[i] <-> queued, deliverd[j] <-> queued
+ *	master <-> keysd, smtpd[i] <-> queued, deliverd[j] <-> queued,
+ *	deliverd[j] <-> keysd
+ *
+ * keysd talks to petreld and to the deliverd workers only; its
+ * channels zero every buffer that held a frame (imsgbuf.wipe).
  *
  * Payloads are built with m_add_*() in the order listed and read back
  * with m_get_*() in the same order; anything else is a protocol error.
  */
 #ifndef PETREL_WIRE_H
 #define PETREL_WIRE_H
+
+#include <ctype.h>
+#include <stdint.h>
 
 enum imsg_type {
 	IMSG_NONE = 0,
@@ -21,7 +28,10 @@ enum imsg_type {
 	 * master -> child: a new channel (fd) to a peer.  To smtpd and
 	 * deliverd: their channel to queued, at start and whenever queued
 	 * is restarted.  To queued: a channel to smtpd[index] or
-	 * deliverd[index] whenever that one is (re)started.
+	 * deliverd[index] whenever that one is (re)started.  To deliverd
+	 * (kind PEER_KEYSD) and to keysd (kind PEER_DELIVERD, index j):
+	 * the channel between deliverd[j] and keysd, whenever either is
+	 * (re)started.
 	 * u32 kind (PEER_*), u32 index.
 	 */
 	IMSG_MASTER_PEER,
@@ -82,7 +92,8 @@ enum imsg_type {
 	 * only, in SMTP wire form (CRLF, dot-stuffed, no final dot).
 	 *   string message id, string routing domain, string from,
 	 *   string body ("7BIT" or "8BITMIME"), u8 smtputf8, u64 size,
-	 *   u32 nrcpt, nrcpt x string rcpt
+	 *   u32 nrcpt, nrcpt x string rcpt, u8 final (1: the task was
+	 *   redirected once already; deliver it here, never redirect)
 	 */
 	IMSG_QUEUED_DELIVER,
 
@@ -90,11 +101,43 @@ enum imsg_type {
 	 * deliverd -> queued: the outcome, recipient by recipient, in the
 	 * order of the task.  peerid = task id.
 	 *   string relay ("host[ip]:port" or ""), string tls ("" or
-	 *   "TLSv1.3"), u32 nrcpt, nrcpt x (u8 RCPT_*, string response)
+	 *   "TLSv1.3"), string cipher, string auth (the user it logged
+	 *   in as, or ""), u32 nrcpt, nrcpt x (u8 RCPT_*, string response)
 	 * The response is the SMTP reply that decided ("550 5.1.1 ...")
 	 * or petrel's own reason with an enhanced code ("4.4.1 ...").
 	 */
 	IMSG_DELIVERD_RESULT,
+
+	/*
+	 * deliverd -> queued: this task's routing domain resolved to a
+	 * site another worker owns (wire_deliverd_for() of the site's
+	 * name); nothing was tried.  queued sends the task to that worker
+	 * (marked final) and sends the routing domain's later tasks there
+	 * directly.  peerid = task id.
+	 *   u32 worker
+	 */
+	IMSG_DELIVERD_REDIRECT,
+
+	/*
+	 * deliverd -> keysd: what does this keysource hold?  peerid =
+	 * request id.  Payload: wire_key_req (wirecodec.h): u8 want
+	 * (KEY_WANT_*), then the keysource spec, field by field.
+	 * keysd -> deliverd: IMSG_KEYSD_KEY, peerid = the request's id.
+	 * Payload: wire_key_reply: u8 status (KEY_*), string fingerprint
+	 * (a keyed hash of the secret: equal secrets, equal fingerprints,
+	 * within one keysd's life), string secret ("" unless KEY_OK and
+	 * KEY_WANT_SECRET), string error ("" when KEY_OK; else why, naming
+	 * the keysource, never a secret or token).  This reply is the only
+	 * frame that ever carries a secret.
+	 */
+	IMSG_DELIVERD_KEY,
+	IMSG_KEYSD_KEY,
+
+	/*
+	 * master -> keysd: forget every cached secret (reload, petrelctl
+	 * keys flush).  (none)
+	 */
+	IMSG_MASTER_KEYS_FLUSH,
 
 	IMSG_TYPE_MAX
 };
@@ -110,10 +153,41 @@ wire_takes_fd(int type)
 	    type == IMSG_QUEUED_DELIVER;
 }
 
+/* deliverd workers at most (petreld starts no more) */
+#define WIRE_MAX_DELIVERD	64
+
+/*
+ * The deliverd worker, of n, that owns a name (FNV-1a of it, case
+ * folded): queued's first guess for a routing domain, and deliverd's
+ * rule for a site, so that a site's connections and rates live in one
+ * process.
+ */
+static inline int
+wire_deliverd_for(const char *name, int n)
+{
+	uint32_t	 h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*name)) *
+		    16777619u;
+	return n > 1 ? (int)(h % (uint32_t)n) : 0;
+}
+
 enum peer_kind {
 	PEER_QUEUED = 1,
 	PEER_SMTPD,
 	PEER_DELIVERD,
+	PEER_KEYSD,
+};
+
+enum key_want {
+	KEY_WANT_SECRET = 1,	/* the secret and its fingerprint */
+	KEY_WANT_FINGERPRINT,	/* only the fingerprint (has it changed?) */
+};
+
+enum key_status {
+	KEY_OK = 0,
+	KEY_FAILED,		/* an error or a refusal: see the text */
 };
 
 enum rcpt_status {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "wire.h"
+#include "keysource.h"
 #include "wirecodec.h"
 
 static int
@@ -99,6 +100,7 @@ wire_deliver_add(struct mbuf *m, const struct wire_deliver *w)
 	m_add_u32(m, w->nrcpt);
 	for (i = 0; i < w->nrcpt; i++)
 		m_add_string(m, w->rcpts[i]);
+	m_add_u8(m, w->final != 0);
 }
 
 int
@@ -116,10 +118,11 @@ wire_deliver_get(struct mreader *r, struct wire_deliver *w)
 	    get_strings(r, w->nrcpt, &w->rcpts) == -1)
 		return -1;
 	w->smtputf8 = u8;
-	if (m_end(r) == -1) {
+	if (m_get_u8(r, &u8) == -1 || u8 > 1 || m_end(r) == -1) {
 		wire_deliver_clear(w);
 		return -1;
 	}
+	w->final = u8;
 	return 0;
 }
 
@@ -138,6 +141,7 @@ wire_result_add(struct mbuf *m, const struct wire_result *w)
 	m_add_string(m, w->relay);
 	m_add_string(m, w->tls);
 	m_add_string(m, w->cipher);
+	m_add_string(m, w->auth);
 	m_add_u32(m, w->nrcpt);
 	for (i = 0; i < w->nrcpt; i++) {
 		m_add_u8(m, w->status[i]);
@@ -153,6 +157,7 @@ wire_result_get(struct mreader *r, struct wire_result *w)
 	memset(w, 0, sizeof(*w));
 	if (m_get_string(r, &w->relay) == -1 || m_get_string(r, &w->tls) == -1 ||
 	    m_get_string(r, &w->cipher) == -1 ||
+	    m_get_string(r, &w->auth) == -1 ||
 	    m_get_u32(r, &w->nrcpt) == -1 || w->nrcpt == 0 ||
 	    w->nrcpt > WIRE_MAX_RCPT)
 		return -1;
@@ -179,4 +184,89 @@ wire_result_clear(struct wire_result *w)
 	free(w->response);
 	w->status = NULL;
 	w->response = NULL;
+}
+
+void
+wire_key_req_add(struct mbuf *m, const struct wire_key_req *w)
+{
+	const char	*name, *value;
+	uint32_t	 n = 0;
+	size_t		 i;
+
+	/* key_data or an inline vault_token: the request holds a secret */
+	m_wipe(m);
+	m_add_u8(m, w->want);
+	for (i = 0; keysource_key(w->ks, i, &value) != NULL; i++)
+		n += value != NULL;
+	m_add_u32(m, n);
+	for (i = 0; (name = keysource_key(w->ks, i, &value)) != NULL; i++)
+		if (value != NULL) {
+			m_add_string(m, name);
+			m_add_string(m, value);
+		}
+}
+
+int
+wire_key_req_get(struct mreader *r, struct wire_key_req *w, char *err,
+    size_t errlen)
+{
+	struct keysource *ks = NULL;
+	const char	*name, *value;
+	uint32_t	 n, i;
+	uint8_t		 want;
+	int		 bad = 0;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_u8(r, &want) == -1 || (want != KEY_WANT_SECRET &&
+	    want != KEY_WANT_FINGERPRINT) || m_get_u32(r, &n) == -1 ||
+	    n > 16)
+		return -1;
+	w->want = want;
+	ks = keysource_new();
+	for (i = 0; i < n; i++) {
+		if (m_get_string(r, &name) == -1 ||
+		    m_get_string(r, &value) == -1) {
+			keysource_free(ks);
+			return -1;
+		}
+		if (!bad && keysource_set(ks, name, value, strlen(value), err,
+		    errlen) == -1)
+			bad = 1;
+	}
+	if (m_end(r) == -1) {
+		keysource_free(ks);
+		return -1;
+	}
+	if (bad || keysource_check(ks, err, errlen) == -1) {
+		keysource_free(ks);
+		return 0;
+	}
+	w->ks = ks;
+	return 0;
+}
+
+void
+wire_key_reply_add(struct mbuf *m, const struct wire_key_reply *w)
+{
+	if (w->secret != NULL && *w->secret != '\0')
+		m_wipe(m);
+	m_add_u8(m, w->status);
+	m_add_string(m, w->fingerprint ? w->fingerprint : "");
+	m_add_string(m, w->secret ? w->secret : "");
+	m_add_string(m, w->error ? w->error : "");
+}
+
+int
+wire_key_reply_get(struct mreader *r, struct wire_key_reply *w)
+{
+	uint8_t		 status;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_u8(r, &status) == -1 || status > KEY_FAILED ||
+	    m_get_string(r, &w->fingerprint) == -1 ||
+	    m_get_string(r, &w->secret) == -1 ||
+	    m_get_string(r, &w->error) == -1 || m_end(r) == -1)
+		return -1;
+	w->status = status;
+	return 0;
 }

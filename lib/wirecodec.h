@@ -37,6 +37,7 @@ struct wire_deliver {
 	uint64_t	  size;
 	uint32_t	  nrcpt;
 	const char	**rcpts;
+	int		  final;	/* redirected once: deliver here */
 };
 
 /* IMSG_DELIVERD_RESULT */
@@ -44,10 +45,38 @@ struct wire_result {
 	const char	 *relay;
 	const char	 *tls;		/* "TLSv1.3"; "" in clear text */
 	const char	 *cipher;	/* "TLS_AES_256_GCM_SHA384" */
+	const char	 *auth;		/* the AUTH user; "" without AUTH */
 	uint32_t	  nrcpt;
 	uint8_t		 *status;	/* RCPT_* */
 	const char	**response;
 };
+
+/* IMSG_DELIVERD_KEY: the spec goes field by field, checked on arrival */
+struct keysource;
+struct wire_key_req {
+	int		  want;		/* KEY_WANT_* */
+	struct keysource *ks;		/* get: allocated; caller frees */
+};
+
+/* IMSG_KEYSD_KEY */
+struct wire_key_reply {
+	int		  status;	/* KEY_* */
+	const char	 *fingerprint;
+	const char	 *secret;	/* in the frame: wiped after dispatch */
+	const char	 *error;
+};
+
+void	 wire_key_req_add(struct mbuf *, const struct wire_key_req *);
+/*
+ * -1: malformed (a protocol error).  A well-formed frame whose spec
+ * the keysource parser refuses gives 0 with ks NULL and the parser's
+ * text in err.
+ */
+int	 wire_key_req_get(struct mreader *, struct wire_key_req *,
+	    char *err, size_t errlen);
+/* m_wipe()s the frame when it carries a secret */
+void	 wire_key_reply_add(struct mbuf *, const struct wire_key_reply *);
+int	 wire_key_reply_get(struct mreader *, struct wire_key_reply *);
 
 void	 wire_commit_add(struct mbuf *, const struct wire_commit *);
 int	 wire_commit_get(struct mreader *, struct wire_commit *);

@@ -49,7 +49,7 @@
 extern char **environ;
 
 struct child {
-	const char	*name;		/* "queued", "smtpd", "deliverd" */
+	const char	*name;		/* "queued", "smtpd", "deliverd", "keysd" */
 	int		 index;
 	int		 kind;		/* PEER_* for wiring */
 	char		 label[24];
@@ -72,6 +72,7 @@ static struct {
 	int		 listen_fds[CONF_MAX_LISTEN];
 	int		 nlisten;
 	struct child	 queued;
+	struct child	 keysd;
 	struct child	 smtpd[MAX_SMTPD];
 	int		 nsmtpd;
 	struct child	 deliverd[MAX_DELIVERD];
@@ -96,28 +97,54 @@ usage(void)
 	exit(1);
 }
 
-/* Give a worker (smtpd or deliverd) and queued a fresh channel. */
+/*
+ * A fresh socketpair between two children: a gets one end as a channel
+ * to (akind, aindex), b the other as a channel to (bkind, bindex).
+ */
 static void
-master_wire(struct child *ch)
+master_pair(struct chan *a, uint32_t akind, uint32_t aindex, struct chan *b,
+    uint32_t bkind, uint32_t bindex)
 {
 	struct mbuf	 mb;
 	int		 sp[2];
 
-	if (!m.queued.ready || !ch->ready || m.stopping ||
-	    m.queued.chan == NULL || ch->chan == NULL)
-		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		return;
 	}
 	m_create(&mb, IMSG_MASTER_PEER, 0, sp[0]);
-	m_add_u32(&mb, ch->kind);
-	m_add_u32(&mb, ch->index);
-	chan_send(m.queued.chan, &mb);
+	m_add_u32(&mb, akind);
+	m_add_u32(&mb, aindex);
+	chan_send(a, &mb);
 	m_create(&mb, IMSG_MASTER_PEER, 0, sp[1]);
-	m_add_u32(&mb, PEER_QUEUED);
-	m_add_u32(&mb, 0);
-	chan_send(ch->chan, &mb);
+	m_add_u32(&mb, bkind);
+	m_add_u32(&mb, bindex);
+	chan_send(b, &mb);
+}
+
+/* Give a worker (smtpd or deliverd) and queued a fresh channel. */
+static void
+master_wire(struct child *ch)
+{
+	if (!m.queued.ready || !ch->ready || m.stopping ||
+	    m.queued.chan == NULL || ch->chan == NULL)
+		return;
+	master_pair(m.queued.chan, ch->kind, ch->index, ch->chan, PEER_QUEUED,
+	    0);
+}
+
+/*
+ * Give deliverd[j] and keysd a fresh channel (deliverd asks keysd for
+ * the secrets of its AUTH logins; keysd talks to nobody else).
+ */
+static void
+master_wire_keys(struct child *dw)
+{
+	if (!m.keysd.ready || !dw->ready || m.stopping ||
+	    m.keysd.chan == NULL || dw->chan == NULL)
+		return;
+	master_pair(m.keysd.chan, PEER_DELIVERD, dw->index, dw->chan,
+	    PEER_KEYSD, 0);
 }
 
 /* Every worker, smtpd then deliverd, for loops over all of them. */
@@ -143,6 +170,13 @@ master_imsg(struct chan *c, struct imsg *im)
 			return -1;
 		ch->ready = ch->ready_seen = 1;
 		log_debug("%s (pid %d) ready", ch->label, (int)ch->pid);
+		if (ch == &m.keysd) {
+			for (i = 0; i < m.ndeliverd; i++)
+				master_wire_keys(&m.deliverd[i]);
+			return 0;
+		}
+		if (ch->kind == PEER_DELIVERD)
+			master_wire_keys(ch);
 		if (ch == &m.queued) {
 			struct child	*w;
 
@@ -165,6 +199,19 @@ master_imsg(struct chan *c, struct imsg *im)
 		if (m_get_u32(&r, &kind) == -1 ||
 		    m_get_u32(&r, &index) == -1 || m_end(&r) == -1)
 			return -1;
+		if (ch == &m.keysd || (ch->kind == PEER_DELIVERD &&
+		    kind == PEER_KEYSD)) {
+			if (ch == &m.keysd) {
+				if (kind != PEER_DELIVERD ||
+				    index >= (uint32_t)m.ndeliverd)
+					return -1;
+				w = &m.deliverd[index];
+			}
+			log_warnx("channel between keysd and %s lost (reported "
+			    "by %s); wiring a new one", w->label, ch->label);
+			master_wire_keys(w);
+			return 0;
+		}
 		if (ch == &m.queued) {
 			if (kind == PEER_SMTPD && index < (uint32_t)m.nsmtpd)
 				w = &m.smtpd[index];
@@ -257,6 +304,9 @@ child_spawn(struct child *ch)
 			closefrom(PROC_LISTEN_FD + m.nlisten);
 		} else
 			closefrom(PROC_MASTER_FD + 1);
+		/* the Vault token is keysd's alone (petreld is one thread) */
+		if (ch != &m.keysd)
+			unsetenv("VAULT_TOKEN");
 		execve(m.self, argv, environ);
 		_exit(127);
 	}
@@ -275,8 +325,8 @@ child_restart_cb(evutil_socket_t fd, short ev, void *arg)
 
 	if (m.stopping)
 		return;
-	/* smtpd workers wait for queued: they are useless without it */
-	if (ch != &m.queued && !m.queued.ready)
+	/* the workers wait for queued: they are useless without it */
+	if (ch != &m.queued && ch != &m.keysd && !m.queued.ready)
 		return;
 	child_spawn(ch);
 }
@@ -289,6 +339,8 @@ child_by_pid(pid_t pid)
 
 	if (m.queued.pid == pid)
 		return &m.queued;
+	if (m.keysd.pid == pid)
+		return &m.keysd;
 	for (i = 0; (w = master_worker(i)) != NULL; i++)
 		if (w->pid == pid)
 			return w;
@@ -385,7 +437,7 @@ children_alive(struct child *list, int n)
 /*
  * Stop order: the smtpd workers first (they finish the commits under
  * way), then deliverd (it finishes the deliveries under way and reports
- * them), then queued.
+ * them; it may still need keysd for that), then queued and keysd.
  */
 static void
 master_check_stopped(void)
@@ -398,13 +450,13 @@ master_check_stopped(void)
 	}
 	if (children_alive(m.deliverd, m.ndeliverd))
 		return;
-	if (m.queued.pid > 0) {
-		if (m.stopping == 2) {
-			m.stopping = 3;
-			kill(m.queued.pid, SIGTERM);
-		}
-		return;
+	if (m.stopping == 2) {
+		m.stopping = 3;
+		master_signal_children(&m.queued, 1, SIGTERM);
+		master_signal_children(&m.keysd, 1, SIGTERM);
 	}
+	if (m.queued.pid > 0 || m.keysd.pid > 0)
+		return;
 	event_base_loopexit(m.base, NULL);
 }
 
@@ -416,6 +468,7 @@ master_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 	master_signal_children(m.smtpd, m.nsmtpd, SIGKILL);
 	master_signal_children(m.deliverd, m.ndeliverd, SIGKILL);
 	master_signal_children(&m.queued, 1, SIGKILL);
+	master_signal_children(&m.keysd, 1, SIGKILL);
 }
 
 static void
@@ -433,6 +486,7 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 	for (i = 0; master_worker(i) != NULL; i++)
 		evtimer_del(master_worker(i)->restart_ev);
 	evtimer_del(m.queued.restart_ev);
+	evtimer_del(m.keysd.restart_ev);
 	master_signal_children(m.smtpd, m.nsmtpd, SIGTERM);
 	m.stop_timer = evtimer_new(m.base, master_stop_timeout, NULL);
 	evtimer_add(m.stop_timer, &tv);
@@ -510,6 +564,11 @@ master_sighup(evutil_socket_t sig, short ev, void *arg)
 	}
 	log_info("reload: the policy %s is good; restarting the smtp "
 	    "clients, then the queue manager", m.conf->policy);
+	/* secrets are fetched afresh: a corrected password takes effect */
+	if (m.keysd.chan != NULL) {
+		m_create(&mb, IMSG_MASTER_KEYS_FLUSH, 0, -1);
+		chan_send(m.keysd.chan, &mb);
+	}
 	m.reloading = 1;
 	if (m.reload_timer == NULL)
 		m.reload_timer = evtimer_new(m.base, master_reload_timeout, NULL);
@@ -611,9 +670,9 @@ master_pidfile(struct petrel_conf *c)
 static int
 master_check_users(struct petrel_conf *c, int report)
 {
-	const char	*users[3][2] = {
+	const char	*users[4][2] = {
 		{ "smtpd", c->smtpd_user }, { "queued", c->queued_user },
-		{ "deliverd", c->deliverd_user },
+		{ "deliverd", c->deliverd_user }, { "keysd", c->keysd_user },
 	};
 	uid_t		 uid;
 	gid_t		 gid;
@@ -621,7 +680,7 @@ master_check_users(struct petrel_conf *c, int report)
 
 	if (!c->privsep || geteuid() != 0)
 		return 0;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (priv_lookup(users[i][1], &uid, &gid) == 0 && uid != 0)
 			continue;
 		bad++;
@@ -764,8 +823,13 @@ master_main(struct petrel_conf *c)
 		m.deliverd[i].restart_ev = evtimer_new(m.base,
 		    child_restart_cb, &m.deliverd[i]);
 	}
-	/* queued first; the smtpd workers start once it is ready */
+	m.keysd.name = "keysd";
+	strlcpy(m.keysd.label, "keysd", sizeof(m.keysd.label));
+	m.keysd.kind = PEER_KEYSD;
+	m.keysd.restart_ev = evtimer_new(m.base, child_restart_cb, &m.keysd);
+	/* queued first; the workers start once it is ready */
 	child_spawn(&m.queued);
+	child_spawn(&m.keysd);
 	log_info("petrel %s starting: %d smtpd and %d deliverd workers, "
 	    "spool %s", PACKAGE_VERSION, m.nsmtpd, m.ndeliverd, c->spool_dir);
 	event_base_dispatch(m.base);
@@ -863,6 +927,8 @@ main(int argc, char *argv[])
 			queued_main(&pa);
 		if (strcmp(xproc, "deliverd") == 0)
 			deliverd_main(&pa);
+		if (strcmp(xproc, "keysd") == 0)
+			keysd_main(&pa);
 		fatalx("unknown process %s", xproc);
 	}
 	master_main(&conf);

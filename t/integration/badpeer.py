@@ -22,7 +22,7 @@ misbehaves on purpose, for deliverd's tests.  MODE:
 The others offer 8BITMIME only.  Accepted messages are counted in
 DIR/count; DIR/ready when listening; DIR/log has one line per session
 event and every MAIL and RCPT command as received ("cmd MAIL FROM:<...>
-..."); DIR/events has "start|354|dot|end TIME" lines; DIR/maxactive the
+..."); DIR/events has "start|mail|354|dot|end TIME" lines; DIR/maxactive the
 most sessions open at once (on all addresses together)."""
 import asyncio
 import os
@@ -116,6 +116,7 @@ async def session(reader, writer):
                 writer.write(b"250 2.0.0 ok\r\n")
             elif ucmd.startswith("MAIL"):
                 log.write("cmd %s\n" % cmd)
+                events.write("mail %f\n" % time.time())
                 if mode == "mail421":
                     writer.write(b"421 4.3.2 closing, come back later\r\n")
                     await writer.drain()

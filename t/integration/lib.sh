@@ -167,12 +167,23 @@ stop_petrel() {
 
 # children of petreld: "PID NAME" per line (NAME: queued, smtpd[N]),
 # told apart by the process titles they set
+# make_users: as root, the users privsep = yes runs the children as
+make_users() {
+	local u
+	for u in _petrel-smtpd _petrel-queued _petrel-deliverd _petrel-keysd; do
+		id "$u" >/dev/null 2>&1 ||
+		    useradd --system --no-create-home --home-dir /nonexistent \
+		    --shell /usr/sbin/nologin "$u" || return 1
+	done
+}
+
 petrel_children() {
 	for c in $(cat /proc/"$PETREL_PID"/task/*/children 2>/dev/null); do
 		case "$(tr '\0' ' ' </proc/"$c"/cmdline 2>/dev/null)" in
 		*"queue manager"*) echo "$c queued" ;;
 		*"smtp server "*) echo "$c smtpd" ;;
 		*"smtp client "*) echo "$c deliverd" ;;
+		*"key server"*) echo "$c keysd" ;;
 		esac
 	done
 }
@@ -190,14 +201,21 @@ start_dnsmasq() {
 }
 
 # kill_children_while PID REGEX: while PID lives, every 0-0.19 s kill -9 a
-# random child of petreld whose name matches REGEX.  Sets KILLS (total)
+# random child of petreld whose name matches REGEX (each kind equally
+# often).  Sets KILLS (total)
 # and KILLED (the names, one per kill).
 kill_children_while() {
-	local pid=$1 re=$2 kids victim
+	local pid=$1 re=$2 kids kinds kind victim
 	KILLS=0 KILLED=""
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep "0.$(( RANDOM % 2 ))$(( RANDOM % 10 ))"
-		mapfile -t kids < <(petrel_children | grep -E " ($re)\$")
+		# a random kind first, then a random process of that kind, so
+		# one queued among many smtpd workers is hit as often as they
+		mapfile -t kinds < <(petrel_children | grep -E " ($re)\$" |
+		    cut -d' ' -f2 | sort -u)
+		[ ${#kinds[@]} -gt 0 ] || continue
+		kind=${kinds[RANDOM % ${#kinds[@]}]}
+		mapfile -t kids < <(petrel_children | grep " $kind\$")
 		[ ${#kids[@]} -gt 0 ] || continue
 		victim=${kids[RANDOM % ${#kids[@]}]}
 		# a zombie would take the signal without dying again

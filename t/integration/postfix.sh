@@ -16,6 +16,33 @@
 #                                  until every listener answers; the log is
 #                                  $T/postfix/maillog
 #
+# SMTP AUTH (Cyrus SASL, sasldb), after postfix_init:
+#   postfix_sasl USER PASS [MECHS] [TLS_AUTH_ONLY]
+#                                  USER/PASS in $T/postfix/sasldb2; AUTH
+#                                  offered with MECHS ("PLAIN LOGIN") and,
+#                                  unless TLS_AUTH_ONLY is "no", only after
+#                                  STARTTLS; only authenticated mail is
+#                                  relayed (permit_sasl_authenticated,
+#                                  reject); the Received header names the
+#                                  user.  The TLS certificate is the
+#                                  caller's (postfix_set smtpd_tls_*).
+#   postfix_sasl_user USER PASS    one more user
+#   postfix_sasl_conf NAME MECHS   another Cyrus config, sasl/NAME.conf, for
+#                                  a listener with -o smtpd_sasl_path=NAME
+#                                  (e.g. a LOGIN-only relay next to others)
+#   pf_auth_failed [MECH]          how many AUTHs failed so far (logged at
+#                                  once: "SASL MECH authentication failed")
+#   pf_sasl_logins [USER]          how many messages Postfix took from a
+#                                  client logged in (as USER): its
+#                                  "client=..., sasl_method=M,
+#                                  sasl_username=U" lines, one a message
+#   pf_auth_attempts               AUTH commands in finished sessions, from
+#                                  the "disconnect from ... auth=N/M" lines
+#                                  (successes N of M; "auth=N" is N of N)
+#   pf_auth_ok                     successful AUTHs, likewise
+#   PFL=NAME pf_...                any counter, for one listener only: the
+#                                  one with -o syslog_name=postfix/NAME
+#
 # Postfix takes mail from 127.0.0.0/8 for any domain.  Nothing runs
 # chrooted; DNS is off.  Cleanup (lib.sh's) stops it by its master's
 # pid.  See TESTING-NOTES.md for why each setting is there.
@@ -129,3 +156,57 @@ postfix_stop() {
 	wait_for 20 sh -c "! kill -0 $PF_PID 2>/dev/null"
 	untrack "$PF_PID"
 }
+
+# postfix_sasl USER PASS [MECHS] [TLS_AUTH_ONLY]
+# (smtpd_sasl_local_domain stays empty, so the user logs in as "scott" and
+# is logged so; Cyrus looks it up in the realm of myhostname)
+PF_SASL_REALM=postfix.test
+postfix_sasl() {
+	command -v saslpasswd2 >/dev/null || return 1
+	postfix_sasl_conf smtpd "${3:-PLAIN LOGIN}" &&
+	postfix_sasl_user "$1" "$2" &&
+	postfix_set "smtpd_sasl_auth_enable = yes" \
+	    "smtpd_tls_auth_only = ${4:-yes}" \
+	    "smtpd_sasl_authenticated_header = yes" \
+	    "smtpd_relay_restrictions = permit_sasl_authenticated, reject"
+}
+
+# postfix_sasl_user USER PASS: the password goes on stdin, never argv
+postfix_sasl_user() {
+	printf '%s' "$2" | saslpasswd2 -p -f "$PFD/sasldb2" -c \
+	    -u "$PF_SASL_REALM" "$1" || return 1
+	chown postfix "$PFD/sasldb2" && chmod 600 "$PFD/sasldb2"
+}
+
+# postfix_sasl_conf NAME MECHS
+postfix_sasl_conf() {
+	mkdir -p "$PFD/etc/sasl"
+	cat >"$PFD/etc/sasl/$1.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: $2
+sasldb_path: $PFD/sasldb2
+EOF
+}
+
+# the maillog, or with PFL=NAME only the lines of listener NAME
+_pf_log() {
+	if [ -n "${PFL:-}" ]; then
+		grep -F " postfix/$PFL/" "$PFD/maillog" 2>/dev/null
+	else
+		cat "$PFD/maillog" 2>/dev/null
+	fi
+}
+pf_auth_failed() {
+	_pf_log | grep -c "SASL ${1:-[A-Z0-9-]*} authentication failed"
+}
+pf_sasl_logins() {
+	_pf_log | grep -c "client=.*, sasl_method=[A-Z0-9-]*, sasl_username=${1:-[^ ,]*}\$"
+}
+# the auth= counts of every finished session: "OK TOTAL" a line
+_pf_auth_counts() {
+	_pf_log | sed -n 's/.* disconnect from .* auth=\([0-9]*\)\(\/\([0-9]*\)\)\{0,1\} .*/\1 \3/p' |
+	    awk '{ print $1, ($2 == "" ? $1 : $2) }'
+}
+pf_auth_attempts() { _pf_auth_counts | awk '{ n += $2 } END { print n + 0 }'; }
+pf_auth_ok() { _pf_auth_counts | awk '{ n += $1 } END { print n + 0 }'; }

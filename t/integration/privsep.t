@@ -5,15 +5,11 @@
 # without privilege separation.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root to create users and drop privileges"
-plan 20
+plan 22
 
-for u in _petrel-smtpd _petrel-queued _petrel-deliverd; do
-	id "$u" >/dev/null 2>&1 ||
-	    useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /usr/sbin/nologin "$u"
-done
+make_users
 SMTPD_UID=$(id -u _petrel-smtpd) QUEUED_UID=$(id -u _petrel-queued)
-DELIVERD_UID=$(id -u _petrel-deliverd)
+DELIVERD_UID=$(id -u _petrel-deliverd) KEYSD_UID=$(id -u _petrel-keysd)
 SMTPD_GID=$(id -g _petrel-smtpd)
 
 PRIVSEP=yes SYSLOG_SOCKET= write_conf
@@ -21,18 +17,18 @@ start_petrel; ok $? "petreld with privsep = yes is up"
 
 uids() { awk '/^Uid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
 gids() { awk '/^Gid:/ { print $2, $3, $4, $5 }' /proc/"$1"/status; }
-# wait until all four children run and have set themselves up (the
+# wait until all five children run and have set themselves up (the
 # banner only says one smtpd worker is ready)
 all_up() {
 	local n=0 k
 	while read -r k; do
 		[ "$(uids "${k%% *}" | cut -d' ' -f1)" != 0 ] && n=$((n + 1))
 	done < <(petrel_children)
-	[ "$n" = 4 ]
+	[ "$n" = 5 ]
 }
 for _ in $(seq 200); do all_up && break; sleep 0.05; done
 mapfile -t kids < <(petrel_children)
-nq=0 ns=0 nd=0
+nq=0 ns=0 nd=0 nk=0
 for k in "${kids[@]}"; do
 	pid=${k%% *} name=${k#* }
 	case "$name" in
@@ -58,9 +54,16 @@ for k in "${kids[@]}"; do
 		    "deliverd runs as _petrel-deliverd"
 		is "$(readlink /proc/"$pid"/root)" "$T/empty" "deliverd is chrooted"
 		;;
+	keysd)
+		nk=$((nk + 1))
+		is "$(uids "$pid")" "$KEYSD_UID $KEYSD_UID $KEYSD_UID $KEYSD_UID" \
+		    "keysd runs as _petrel-keysd"
+		is "$(awk '/^Groups:/ { print $2 $3 }' /proc/"$pid"/status)" \
+		    "$(id -g _petrel-keysd)" "keysd has no supplementary groups"
+		;;
 	esac
 done
-is "$nq $ns $nd" "1 2 1" "one queued, two smtpd and one deliverd worker found"
+is "$nq $ns $nd $nk" "1 2 1 1" "one queued, two smtpd, one deliverd worker and one keysd found"
 is "$(uids "$PETREL_PID" | cut -d' ' -f2)" 0 "the parent (no network input) stays root"
 is "$(stat -c '%U %a' "$T/spool")" "_petrel-queued 700" "spool_dir belongs to the queued user, mode 700"
 

@@ -1,0 +1,167 @@
+/*
+ * file.c - key files.  A key file is read only when its real path
+ * (symbolic links and ".." resolved) lies below the real path of one
+ * of key_dirs, on a path-component boundary: /etc/petrel/keys2/x is not
+ * below /etc/petrel/keys.  The resolved path is opened with O_NOFOLLOW,
+ * must be a regular file of at most 64 KiB, and loses one trailing
+ * "\n" or "\r\n" (so `echo tiger > file` holds "tiger"); an empty file
+ * or one with a NUL byte is refused.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keysd.h"
+#include "util.h"
+
+/* Is the real path rp at or below the real directory dir? */
+static int
+path_below(const char *rp, const char *dir)
+{
+	size_t	 n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(rp, dir, n) == 0 && rp[n] == '/';
+}
+
+/*
+ * The real path of a key file that lies below one of key_dirs, to be
+ * freed by the caller; NULL with the reason otherwise.
+ */
+char *
+file_resolve(const char *path, const char *key_dirs, char *err,
+    size_t errlen)
+{
+	char	*rp, *dirs, *s, *d, *rd;
+	int	 ok = 0;
+
+	if ((rp = realpath(path, NULL)) == NULL) {
+		snprintf(err, errlen, "key file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	s = dirs = xstrdup(key_dirs);
+	while (!ok && (d = strsep(&s, ",")) != NULL) {
+		d = str_trim(d);
+		if (*d == '\0' || (rd = realpath(d, NULL)) == NULL)
+			continue;
+		ok = path_below(rp, rd);
+		free(rd);
+	}
+	free(dirs);
+	if (ok)
+		return rp;
+	if (strcmp(rp, path) != 0)
+		snprintf(err, errlen, "key file %s (really %s) is outside "
+		    "key_dirs (%s): refused", path, rp, key_dirs);
+	else
+		snprintf(err, errlen, "key file %s is outside key_dirs (%s): "
+		    "refused", path, key_dirs);
+	free(rp);
+	return NULL;
+}
+
+/*
+ * Read a small file that holds one secret, what naming it in errors
+ * ("key file", "vault_token_file").  0 with *value (a secret buffer)
+ * and *len; -1 with the reason.
+ */
+int
+file_read_secret(const char *what, const char *path, int nofollow,
+    char **value, size_t *len, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd, ret = -1;
+
+	*value = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	    (nofollow ? O_NOFOLLOW : 0));
+	if (fd == -1) {
+		snprintf(err, errlen, "%s %s: cannot open: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s is not a regular file", what,
+		    path);
+		close(fd);
+		return -1;
+	}
+	buf = secret_alloc(KEY_FILE_MAX + 1);
+	while (n <= KEY_FILE_MAX) {
+		r = read(fd, buf + n, KEY_FILE_MAX + 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, errlen, "%s %s: read: %s", what, path,
+			    strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	if (n > KEY_FILE_MAX) {
+		snprintf(err, errlen, "%s %s is larger than %d KiB: refused",
+		    what, path, KEY_FILE_MAX / 1024);
+		goto done;
+	}
+	if (n > 0 && buf[n - 1] == '\n') {
+		n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s %s is empty: refused", what, path);
+		goto done;
+	}
+	if (memchr(buf, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s %s contains a NUL byte: refused",
+		    what, path);
+		goto done;
+	}
+	*value = secret_strndup(buf, n);
+	*len = n;
+	ret = 0;
+done:
+	secret_free(buf, KEY_FILE_MAX + 1);
+	close(fd);
+	return ret;
+}
+
+/* A key file of a keysource: below key_dirs, then read. */
+int
+file_read_key(const char *path, const char *key_dirs, char **value,
+    size_t *len, char *err, size_t errlen)
+{
+	char	*rp;
+	int	 r;
+
+	*value = NULL;
+	*len = 0;
+	if ((rp = file_resolve(path, key_dirs, err, errlen)) == NULL)
+		return -1;
+	r = file_read_secret("key file", rp, 1, value, len, err, errlen);
+	if (r == -1 && strcmp(rp, path) != 0) {
+		/* name the file as the keysource did */
+		char	 tmp[1024];
+
+		snprintf(tmp, sizeof(tmp), "%s (named %s)", err, path);
+		strlcpy(err, tmp, errlen);
+	}
+	free(rp);
+	return r;
+}

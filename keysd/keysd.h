@@ -1,0 +1,111 @@
+/*
+ * keysd.h - the key server: the only process that reads keysources
+ * (key files under key_dirs, inline key_data, Vault KV v2) and hands a
+ * secret to the deliverd worker that asked for it, and to no one else.
+ *
+ *	keysd.c		life, channels, requests and replies
+ *	cache.c		the cache: single-flight fetches, stale serving
+ *	file.c		key files under key_dirs
+ *	vault.c		Vault over libcurl's multi interface, on libevent
+ *	vaultparse.c	Vault's pure parts: URL, vault_allow, the answer
+ *	secret.c	memory that held a secret: locked, wiped when freed
+ */
+#ifndef PETREL_KEYSD_H
+#define PETREL_KEYSD_H
+
+#include "secret.h"
+
+#include <bsd/sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+#define KEY_FILE_MAX	(64 * 1024)	/* a key file's size at most */
+#define VAULT_BODY_MAX	(1024 * 1024)	/* a Vault answer's size at most */
+#define CACHE_MAX	10000		/* entries; the oldest goes first */
+
+struct keysource;
+struct event_base;
+
+/* What came of a fetch. */
+enum key_result {
+	KR_OK,		/* the value */
+	KR_FAILED,	/* an answer: refused, missing, denied */
+	KR_OUTAGE,	/* the source is down: a stale value may serve */
+};
+
+/* A request waiting for its answer: whom to send it to. */
+struct kwaiter {
+	TAILQ_ENTRY(kwaiter) entry;
+	int		 worker;	/* deliverd[worker] */
+	uint64_t	 gen;		/* of that worker's channel */
+	uint32_t	 peerid;	/* the request id */
+	uint32_t	 pid;		/* of the worker, for the logs */
+	int		 want;		/* KEY_WANT_* */
+};
+TAILQ_HEAD(kwaiter_list, kwaiter);
+
+/* keysd.c */
+extern struct petrel_conf *keysd_conf;
+void	 keysd_answer(const struct kwaiter *, const char *secret,
+	    const char *fingerprint, const char *error);
+void	 keysd_fingerprint(const char *secret, size_t len, char out[33]);
+const char *keysd_who(const struct kwaiter *, char *buf, size_t len);
+
+/* cache.c */
+void	 cache_init(struct event_base *);
+void	 cache_request(const struct keysource *, const struct kwaiter *);
+/* A fetcher's answer: value (a secret buffer, taken over) or why. */
+typedef void	(*fetch_done_fn)(void *arg, enum key_result, char *value,
+		    size_t len, const char *why);
+size_t	 cache_flush(void);
+void	 cache_shutdown(void);
+
+/* file.c */
+int	 file_read_key(const char *path, const char *key_dirs, char **value,
+	    size_t *len, char *err, size_t errlen);
+char	*file_resolve(const char *path, const char *key_dirs, char *err,
+	    size_t errlen);
+int	 file_read_secret(const char *what, const char *path, int nofollow,
+	    char **value, size_t *len, char *err, size_t errlen);
+
+/* vault.c */
+void	 vault_init(struct event_base *, struct petrel_conf *);
+void	 vault_read_token(void);
+void	 vault_fetch(const struct keysource *, fetch_done_fn, void *arg);
+void	 vault_shutdown(void);
+
+/* vaultparse.c: no I/O, so it can be tested and fuzzed on its own */
+enum vault_class {
+	VC_OK,		/* value set */
+	VC_NOKEY,	/* 200 without data.data[key] */
+	VC_NOTSTRING,	/* 200 with a value that is not a string */
+	VC_NOPATH,	/* 404 {"errors":[]} */
+	VC_DELETED,	/* the latest version is deleted ... */
+	VC_DESTROYED,	/* ... or destroyed */
+	VC_DENIED,	/* 403 */
+	VC_SEALED,	/* 503 */
+	VC_RETRY,	/* 412, 429, other 5xx: try again */
+	VC_UNEXPECTED,	/* anything else */
+};
+
+struct vault_answer {
+	enum vault_class cls;
+	char		*value;		/* VC_OK: a secret buffer */
+	size_t		 len;
+	char		 why[512];	/* not VC_OK: the reason, no secret */
+};
+
+int	 vault_parse(long status, const char *body, size_t len,
+	    const char *key, struct vault_answer *);
+enum key_result vault_class_result(enum vault_class);
+int	 vault_allowed(const char *allow, const char *mount, const char *path);
+int	 vault_check_path(const char *mount, const char *path, char *err,
+	    size_t errlen);
+char	*vault_url(const char *address, const char *mount, const char *path);
+int	 vault_header_ok(const char *);
+int	 vault_address_ok(const char *);
+
+
+#endif

@@ -1,0 +1,532 @@
+/*
+ * vault.c - Vault KV v2 over libcurl's multi interface, driven by
+ * libevent (CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION), so a
+ * slow Vault holds up nothing else.  One multi handle for the process:
+ * connections to Vault are reused.
+ *
+ *	GET {address}/v1/{mount}/data/{path}
+ *	X-Vault-Token, X-Vault-Request: true, X-Vault-Namespace when set
+ *
+ * The address, token and namespace come from the keysource, else from
+ * [keysd] (the token from vault_token_file, read as keysd's user, again
+ * on a flush), else from $VAULT_ADDR, $VAULT_TOKEN and $VAULT_NAMESPACE
+ * as keysd found them at start.  Only http and https, no redirects,
+ * TLS verified, at most 1 MiB of answer, vault_connect_timeout to
+ * connect and vault_timeout for the whole fetch, retries of 412, 429
+ * and 5xx (not 503: sealed) included.  The URL holds no token, so
+ * curl's error texts may be logged; the token header and the answer
+ * are built and kept in memory that is wiped.
+ */
+#include "config.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "keysource.h"
+#include "log.h"
+#include "util.h"
+#include "keysd.h"
+
+#define VAULT_TRIES	3
+
+/* One fetch, possibly over several tries. */
+struct vreq {
+	TAILQ_ENTRY(vreq) entry;
+	CURL		*easy;
+	struct curl_slist *hdrs;	/* the token: wiped */
+	char		*url;
+	char		*key;		/* vault_key */
+	char		*what;		/* for logs: "vault m/p#k" */
+	char		*addr;		/* for errors: no token in it */
+	char		*body;		/* the answer: wiped */
+	size_t		 blen, bcap;
+	int		 toobig;
+	int		 tries;
+	struct timespec	 start;
+	struct event	*retry_ev;
+	char		 errbuf[CURL_ERROR_SIZE];
+	fetch_done_fn	 done;
+	void		*arg;
+};
+TAILQ_HEAD(vreq_list, vreq);
+
+/* What curl tells about one socket. */
+struct vsock {
+	struct event	*ev;
+};
+
+static struct {
+	struct event_base *base;
+	struct petrel_conf *conf;
+	CURLM		*multi;
+	struct event	*timer;
+	struct vreq_list reqs;
+	char		*env_addr, *env_ns;
+	char		*env_token;		/* secret */
+	char		*file_token;		/* secret */
+	char		 file_err[800];		/* why there is none */
+} v;
+
+static double
+elapsed(const struct vreq *r)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - r->start.tv_sec) +
+	    (now.tv_nsec - r->start.tv_nsec) / 1e9;
+}
+
+static void
+vreq_free(struct vreq *r)
+{
+	struct curl_slist *h;
+
+	TAILQ_REMOVE(&v.reqs, r, entry);
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(v.multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	for (h = r->hdrs; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(r->hdrs);
+	secret_free(r->body, r->bcap);
+	if (r->retry_ev != NULL)
+		event_free(r->retry_ev);
+	free(r->url);
+	free(r->key);
+	free(r->what);
+	free(r->addr);
+	free(r);
+}
+
+/* Over: tell the cache, then forget the request. */
+static void
+vreq_done(struct vreq *r, enum key_result res, char *value, size_t len,
+    const char *why)
+{
+	fetch_done_fn	 done = r->done;
+	void		*arg = r->arg;
+
+	vreq_free(r);
+	done(arg, res, value, len, why);
+}
+
+static size_t
+vault_write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct vreq	*r = arg;
+	size_t		 len = size * n, cap;
+	char		*nb;
+
+	if (len > VAULT_BODY_MAX - r->blen) {
+		r->toobig = 1;
+		return 0;	/* CURLE_WRITE_ERROR */
+	}
+	if (r->blen + len + 1 > r->bcap) {
+		cap = r->bcap ? r->bcap * 2 : 4096;
+		while (cap < r->blen + len + 1)
+			cap *= 2;
+		if (cap > VAULT_BODY_MAX + 1)
+			cap = VAULT_BODY_MAX + 1;
+		nb = secret_alloc(cap);
+		if (r->blen > 0)
+			memcpy(nb, r->body, r->blen);
+		secret_free(r->body, r->bcap);
+		r->body = nb;
+		r->bcap = cap;
+	}
+	memcpy(r->body + r->blen, p, len);
+	r->blen += len;
+	r->body[r->blen] = '\0';
+	return len;
+}
+
+/* Start (or start again) one try, within what is left of the budget. */
+static void
+vreq_start(struct vreq *r)
+{
+	long	 left, conn;
+
+	left = (long)(v.conf->keysd_vault_timeout * 1000 - elapsed(r) * 1000);
+	if (left < 1)
+		left = 1;
+	conn = v.conf->keysd_vault_connect_timeout * 1000;
+	if (conn > left)
+		conn = left;
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, left);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, conn);
+	secret_free(r->body, r->bcap);
+	r->body = NULL;
+	r->blen = r->bcap = 0;
+	r->toobig = 0;
+	r->errbuf[0] = '\0';
+	r->tries++;
+	curl_multi_add_handle(v.multi, r->easy);
+}
+
+static void
+vreq_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	vreq_start(arg);
+}
+
+/* Back-off before try n+1: 250 ms, then 1 s. */
+static int
+vreq_retry(struct vreq *r, const char *why)
+{
+	struct timeval	 tv;
+	long		 ms = r->tries == 1 ? 250 : 1000;
+
+	if (r->tries >= VAULT_TRIES || elapsed(r) * 1000 + ms + 100 >=
+	    v.conf->keysd_vault_timeout * 1000)
+		return -1;
+	log_debug("%s: %s; trying again in %ld ms", r->what, why, ms);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (r->retry_ev == NULL)
+		r->retry_ev = evtimer_new(v.base, vreq_retry_cb, r);
+	evtimer_add(r->retry_ev, &tv);
+	return 0;
+}
+
+/* A try is over: an answer, a retry, or an outage. */
+static void
+vreq_finish(struct vreq *r, CURLcode rc)
+{
+	struct vault_answer a;
+	char		 why[1024];
+	long		 status = 0;
+
+	curl_multi_remove_handle(v.multi, r->easy);
+	if (r->toobig || rc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(why, sizeof(why), "unexpected answer from Vault at "
+		    "%s: larger than %d KiB", r->addr, VAULT_BODY_MAX / 1024);
+		vreq_done(r, KR_FAILED, NULL, 0, why);
+		return;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(why, sizeof(why), "Vault at %s timed out after "
+		    "%.1f s", r->addr, elapsed(r));
+		vreq_done(r, KR_OUTAGE, NULL, 0, why);
+		return;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(why, sizeof(why), "Vault at %s unreachable: %s",
+		    r->addr, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+		vreq_done(r, KR_OUTAGE, NULL, 0, why);
+		return;
+	}
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	vault_parse(status, r->body, r->blen, r->key, &a);
+	secret_free(r->body, r->bcap);
+	r->body = NULL;
+	r->blen = r->bcap = 0;
+	if (a.cls == VC_RETRY) {
+		if (vreq_retry(r, a.why) == 0)
+			return;
+		snprintf(why, sizeof(why), "%s (%d tr%s in %.1f s)", a.why,
+		    r->tries, r->tries == 1 ? "y" : "ies", elapsed(r));
+		vreq_done(r, KR_OUTAGE, NULL, 0, why);
+		return;
+	}
+	vreq_done(r, vault_class_result(a.cls), a.value, a.len, a.why);
+}
+
+static void
+vault_check_done(void)
+{
+	CURLMsg		*msg;
+	struct vreq	*r;
+	int		 left;
+
+	while ((msg = curl_multi_info_read(v.multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
+		vreq_finish(r, msg->data.result);
+	}
+}
+
+static void
+vault_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	 running, action = 0;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(v.multi, fd, action, &running);
+	vault_check_done();
+}
+
+static void
+vault_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	 running;
+
+	curl_multi_socket_action(v.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	vault_check_done();
+}
+
+/* curl: watch this socket for that, or no more. */
+static int
+vault_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+    void *socketp)
+{
+	struct vsock	*vs = socketp;
+	short		 kind = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (vs != NULL) {
+			event_free(vs->ev);
+			free(vs);
+			curl_multi_assign(v.multi, s, NULL);
+		}
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (vs == NULL) {
+		vs = xcalloc(1, sizeof(*vs));
+		curl_multi_assign(v.multi, s, vs);
+	} else
+		event_free(vs->ev);
+	vs->ev = event_new(v.base, s, kind, vault_event_cb, NULL);
+	event_add(vs->ev, NULL);
+	return 0;
+}
+
+/* curl: call back in timeout_ms (-1: never). */
+static int
+vault_timer_set_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct timeval	 tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(v.timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(v.timer, &tv);
+	return 0;
+}
+
+/* Before dropping privileges: libcurl, and what the environment says. */
+void
+vault_init(struct event_base *base, struct petrel_conf *conf)
+{
+	const char	*s;
+	char		*tok;
+
+	v.base = base;
+	v.conf = conf;
+	TAILQ_INIT(&v.reqs);
+	/* curl's copies of the token header and of answers are wiped */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free,
+	    wipe_realloc, wipe_strdup, wipe_calloc) != CURLE_OK)
+		fatalx("keysd: curl_global_init failed");
+	if ((v.multi = curl_multi_init()) == NULL)
+		fatalx("keysd: curl_multi_init failed");
+	curl_multi_setopt(v.multi, CURLMOPT_SOCKETFUNCTION, vault_socket_cb);
+	curl_multi_setopt(v.multi, CURLMOPT_TIMERFUNCTION, vault_timer_set_cb);
+	v.timer = evtimer_new(base, vault_timer_cb, NULL);
+	if ((s = getenv("VAULT_ADDR")) != NULL && *s != '\0')
+		v.env_addr = xstrdup(s);
+	if ((s = getenv("VAULT_NAMESPACE")) != NULL && *s != '\0')
+		v.env_ns = xstrdup(s);
+	if ((tok = getenv("VAULT_TOKEN")) != NULL) {
+		if (*tok != '\0')
+			v.env_token = secret_strndup(tok, strlen(tok));
+		/* nothing else in this process needs it */
+		explicit_bzero(tok, strlen(tok));
+		unsetenv("VAULT_TOKEN");
+	}
+}
+
+/* vault_token_file, as keysd's own user: at start and on a flush. */
+void
+vault_read_token(void)
+{
+	const char	*path = v.conf->keysd_vault_token_file;
+	struct passwd	*pw;
+	char		 err[640];
+	size_t		 len;
+
+	secret_free_str(v.file_token);
+	v.file_token = NULL;
+	v.file_err[0] = '\0';
+	if (path == NULL || *path == '\0')
+		return;
+	if (file_read_secret("vault_token_file", path, 0, &v.file_token, &len,
+	    err, sizeof(err)) == 0 && !vault_header_ok(v.file_token)) {
+		secret_free(v.file_token, len);
+		v.file_token = NULL;
+		snprintf(err, sizeof(err), "vault_token_file %s holds bytes a "
+		    "token cannot have (a second line?)", path);
+	}
+	if (v.file_token != NULL)
+		return;
+	pw = getpwuid(geteuid());
+	snprintf(v.file_err, sizeof(v.file_err), "%s (keysd runs as %s)", err,
+	    pw != NULL ? pw->pw_name : "?");
+	log_warnx("%s", v.file_err);
+}
+
+/*
+ * Where to ask and with which token; -1 with why when that cannot be
+ * made out.
+ */
+static int
+vault_target(const struct keysource *ks, const char **addr,
+    const char **token, const char **ns, char *why, size_t len)
+{
+	const struct petrel_conf *c = v.conf;
+
+	*addr = ks->vault_address ? ks->vault_address :
+	    *c->keysd_vault_address ? c->keysd_vault_address : v.env_addr;
+	*ns = ks->vault_namespace ? ks->vault_namespace :
+	    *c->keysd_vault_namespace ? c->keysd_vault_namespace : v.env_ns;
+	if (ks->vault_token != NULL)
+		*token = ks->vault_token;
+	else if (*c->keysd_vault_token_file != '\0') {
+		if ((*token = v.file_token) == NULL) {
+			snprintf(why, len, "no Vault token: %s", v.file_err);
+			return -1;
+		}
+	} else
+		*token = v.env_token;
+	if (*addr == NULL) {
+		snprintf(why, len, "no Vault address (set vault_address in the "
+		    "keysource or in [keysd], or VAULT_ADDR for petreld)");
+		return -1;
+	}
+	if (!vault_address_ok(*addr)) {
+		/* not repeated: it might hold a password */
+		snprintf(why, len, "the Vault address is not an http:// or "
+		    "https:// URL without user:password@");
+		return -1;
+	}
+	if (*token == NULL) {
+		snprintf(why, len, "no Vault token (set vault_token in the "
+		    "keysource, vault_token_file in [keysd], or VAULT_TOKEN "
+		    "for petreld)");
+		return -1;
+	}
+	if (!vault_header_ok(*token)) {
+		snprintf(why, len, "the Vault token holds bytes a token cannot "
+		    "have");
+		return -1;
+	}
+	if (*ns != NULL && !vault_header_ok(*ns)) {
+		snprintf(why, len, "the Vault namespace holds bytes a header "
+		    "cannot carry");
+		return -1;
+	}
+	return 0;
+}
+
+static struct curl_slist *
+vault_headers(const char *token, const char *ns)
+{
+	struct curl_slist *h = NULL;
+	size_t		 n;
+	char		*buf, *ns_h = NULL;
+
+	n = strlen("X-Vault-Token: ") + strlen(token) + 1;
+	buf = secret_alloc(n);
+	snprintf(buf, n, "X-Vault-Token: %s", token);
+	h = curl_slist_append(h, buf);
+	secret_free(buf, n);
+	h = curl_slist_append(h, "X-Vault-Request: true");
+	if (ns != NULL) {
+		if (asprintf(&ns_h, "X-Vault-Namespace: %s", ns) == -1)
+			fatal("keysd: asprintf");
+		h = curl_slist_append(h, ns_h);
+		free(ns_h);
+	}
+	return h;
+}
+
+void
+vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
+{
+	const char	*addr, *token, *ns;
+	struct vreq	*r;
+	char		 why[1024], what[512];
+	CURL		*e;
+
+	if (vault_target(ks, &addr, &token, &ns, why, sizeof(why)) == -1) {
+		done(arg, KR_FAILED, NULL, 0, why);
+		return;
+	}
+	if ((e = curl_easy_init()) == NULL) {
+		done(arg, KR_OUTAGE, NULL, 0, "curl_easy_init failed");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	TAILQ_INSERT_TAIL(&v.reqs, r, entry);
+	r->easy = e;
+	r->done = done;
+	r->arg = arg;
+	r->key = xstrdup(ks->vault_key);
+	r->what = xstrdup(keysource_describe(ks, what, sizeof(what)));
+	r->addr = xstrdup(addr);
+	r->url = vault_url(addr, ks->vault_mount, ks->vault_path);
+	r->hdrs = vault_headers(token, ns);
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (*v.conf->keysd_vault_ca_file != '\0')
+		curl_easy_setopt(e, CURLOPT_CAINFO,
+		    v.conf->keysd_vault_ca_file);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)VAULT_BODY_MAX);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "petrel-keysd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, vault_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	log_debug("%s: asking %s", r->what, r->addr);
+	vreq_start(r);
+}
+
+/* At exit: requests under way are dropped unanswered. */
+void
+vault_shutdown(void)
+{
+	struct vreq	*r;
+
+	while ((r = TAILQ_FIRST(&v.reqs)) != NULL)
+		vreq_free(r);
+	if (v.multi != NULL)
+		curl_multi_cleanup(v.multi);
+	v.multi = NULL;
+	if (v.timer != NULL)
+		event_free(v.timer);
+	v.timer = NULL;
+	curl_global_cleanup();
+	secret_free_str(v.env_token);
+	secret_free_str(v.file_token);
+	v.env_token = v.file_token = NULL;
+	free(v.env_addr);
+	free(v.env_ns);
+}

@@ -1,0 +1,135 @@
+/*
+ * secret.c - memory that holds a secret.  A secret buffer is locked
+ * into RAM where the limits allow (a failure is ignored: core dumps
+ * are off anyway) and zeroed before it is freed.  The wipe_*()
+ * allocators are handed to jansson and libcurl, so their own copies
+ * of a Vault answer or of the token header are zeroed as they go.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "secret.h"
+
+/*
+ * No core dump, no ptrace by the same user, and jansson's strings
+ * (a parsed Vault answer holds the secret) zeroed when freed.
+ */
+void
+secret_hygiene(void)
+{
+	struct rlimit	 rl = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		log_warn("setrlimit(RLIMIT_CORE)");
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+}
+
+void *
+secret_alloc(size_t n)
+{
+	void	*p;
+
+	if ((p = calloc(1, n ? n : 1)) == NULL)
+		fatal("calloc");
+	/*
+	 * Never unlocked: the page may hold another secret still in use.
+	 * Over RLIMIT_MEMLOCK this fails, which is fine.
+	 */
+	(void)mlock(p, n ? n : 1);
+	return p;
+}
+
+/* A copy of s[0..len) with a NUL after it. */
+char *
+secret_strndup(const char *s, size_t len)
+{
+	char	*p = secret_alloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+void
+secret_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+void
+secret_free_str(char *s)
+{
+	if (s != NULL)
+		secret_free(s, strlen(s));
+}
+
+/* The allocators for libraries that copy secrets around. */
+void *
+wipe_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+void *
+wipe_calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+void
+wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* realloc() would free the old block unwiped: move by hand. */
+void *
+wipe_realloc(void *p, size_t n)
+{
+	size_t	 old;
+	void	*q;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wipe_free(p);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if (n <= old)
+		return p;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old);
+	wipe_free(p);
+	return q;
+}
+
+char *
+wipe_strdup(const char *s)
+{
+	size_t	 n = strlen(s) + 1;
+	char	*p;
+
+	if ((p = malloc(n)) != NULL)
+		memcpy(p, s, n);
+	return p;
+}

@@ -1,0 +1,42 @@
+/*
+ * fuzz_vaultparse.c - libFuzzer target for keysd's reading of Vault's
+ * answers (keysd/vaultparse.c): the first byte picks the HTTP status,
+ * the rest is the body.  Build and run from a build directory:
+ *
+ *	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+ *	    -I. -I../../lib -isystem /usr/include/bsd -DLIBBSD_OVERLAY \
+ *	    ../../t/fuzz/fuzz_vaultparse.c ../../keysd/vaultparse.c \
+ *	    ../../keysd/secret.c ../../lib/util.c ../../lib/log.c \
+ *	    -ljansson -lbsd -o fuzz_vaultparse
+ *	./fuzz_vaultparse -max_total_time=60
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../keysd/keysd.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	static const long statuses[] = { 200, 404, 403, 503, 429, 412, 500,
+	    301, 400 };
+	struct vault_answer a;
+
+	if (len < 1)
+		return 0;
+	vault_parse(statuses[data[0] % 9], (const char *)data + 1, len - 1,
+	    "password", &a);
+	if (a.cls == VC_OK) {
+		if (a.len == 0 || strlen(a.value) != a.len)
+			__builtin_trap();
+		secret_free(a.value, a.len);
+	} else if (a.value != NULL || memchr(a.why, '\0', sizeof(a.why)) ==
+	    NULL)
+		__builtin_trap();
+	return 0;
+}
