@@ -76,6 +76,7 @@ conn_close(struct conn *c)
 		c->bev = NULL;
 	}
 	txn_end(&c->txn);
+	auth_end(c);
 	if (c->in_read)
 		c->dead = 1;	/* conn_read_cb frees it */
 	else
@@ -91,6 +92,7 @@ conn_task_tls(struct conn *c, struct dtask *t)
 {
 	strlcpy(t->tls, c->tls ? c->tls_version : "", sizeof(t->tls));
 	strlcpy(t->cipher, c->tls ? c->tls_cipher : "", sizeof(t->cipher));
+	strlcpy(t->auth, c->authed ? c->auth_user : "", sizeof(t->auth));
 }
 
 /*
@@ -174,7 +176,7 @@ conn_exhausted(struct conn *c)
 	c->task = NULL;
 	TAILQ_FOREACH(other, &d->conns, entry)
 		if (other != c && other->state != C_CONNECTING &&
-		    other->state != C_QUIT)
+		    other->state != C_AUTHCHECK && other->state != C_QUIT)
 			break;
 	if (other != NULL && t != NULL) {
 		/*
@@ -223,6 +225,7 @@ conn_retry(struct conn *c, int next)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
+	auth_end(c);
 	if (next) {
 		c->addr++;
 		c->tls_clear = 0;
@@ -268,7 +271,32 @@ void
 conn_forget_ext(struct conn *c)
 {
 	c->pipelining = c->size_ext = c->ext_8bitmime = c->ext_smtputf8 = 0;
-	c->ext_starttls = 0;
+	c->ext_starttls = c->ext_auth = c->ext_auth_seen = 0;
+}
+
+/*
+ * A host not to be connected to (auth.c: a bad login remembered, no
+ * password), c->last_error says why: on to the next host.
+ */
+void
+conn_skip_host(struct conn *c)
+{
+	char	 q1[512], q2[512];
+
+	log_info("site=%s host=%s: skipped: reason=\"%s\"",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->auth_host,
+	    log_quote(c->last_error, q2, sizeof(q2)));
+	c->host++;
+	c->addr = 0;
+	conn_connect(c);
+}
+
+/* auth.c's check before connecting let this host through. */
+void
+conn_connect_checked(struct conn *c)
+{
+	c->auth_checked = 1;
+	conn_connect(c);
 }
 
 static void
@@ -322,6 +350,11 @@ conn_connect(struct conn *c)
 		}
 		break;
 	}
+	if (!c->auth_checked && auth_precheck(c, h->name, ntohs(
+	    sa->sa_family == AF_INET ? ((struct sockaddr_in *)sa)->sin_port :
+	    ((struct sockaddr_in6 *)sa)->sin6_port)))
+		return;		/* auth_checked() goes on */
+	c->auth_checked = 0;
 	c->state = C_CONNECTING;
 	conn_forget_ext(c);
 	c->tls_mode = c->site->eg.enable_tls;
@@ -396,6 +429,9 @@ static const char *
 conn_state_name(struct conn *c)
 {
 	switch (c->state) {
+	case C_AUTHCHECK:	return "before connecting";
+	case C_AUTHKEY:		return "while fetching the AUTH password";
+	case C_AUTH:		return "after AUTH";
 	case C_CONNECTING:	return "while connecting";
 	case C_TLS:		return "during the TLS handshake";
 	case C_BANNER:		return "while waiting for the banner";
@@ -470,6 +506,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	case C_EHLO:
 	case C_HELO:
 	case C_STARTTLS:
+	case C_AUTHCHECK:	/* no socket */
+	case C_AUTHKEY:
+	case C_AUTH:
 		conn_advance(c, "conversation with %s: %s %s", c->relay, how,
 		    conn_state_name(c));
 		return;
@@ -483,6 +522,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_fail(c);
 		return;
 	case C_IDLE:
+		if ((what & BEV_EVENT_TIMEOUT) && c->bev != NULL) {
+			/* idle_timeout: say goodbye (a timeout disables) */
+			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+			conn_quit(c);
+			return;
+		}
+		/* FALLTHROUGH */
 	case C_QUIT:
 		conn_close(c);
 		return;

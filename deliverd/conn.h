@@ -26,6 +26,8 @@ void	 conn_forget_ext(struct conn *);
 void	 conn_say_quit(struct conn *);
 void	 conn_quit(struct conn *);
 void	 conn_event_cb(struct bufferevent *, short, void *);
+void	 conn_skip_host(struct conn *);
+void	 conn_connect_checked(struct conn *);
 
 /* client.c */
 void	 conn_run(struct conn *);

@@ -22,6 +22,8 @@
 #include "priv.h"
 #include "proc.h"
 #include "deliverd.h"
+#include "keys.h"
+#include "secret.h"
 #include "tls.h"
 #include "util.h"
 #include "wire.h"
@@ -89,6 +91,7 @@ task_finish(struct dtask *t, const char *relay)
 		wr.relay = relay ? relay : "";
 		wr.tls = t->tls;
 		wr.cipher = t->cipher;
+		wr.auth = t->auth;
 		wr.nrcpt = t->nrcpt;
 		wr.status = t->status;
 		wr.response = (const char **)t->response;
@@ -160,7 +163,8 @@ site_evict_idle(struct site *s)
  * Give waiting tasks to idle connections, open new ones up to the
  * site's limit and within the descriptor budget: at the budget an idle
  * connection of another site makes room, else the site waits for one
- * to close.
+ * to close.  max_message_rate and max_connection_rate (rate.c) may
+ * make it wait for a token: then its timer calls this again.
  */
 void
 site_kick(struct site *s)
@@ -172,6 +176,9 @@ site_kick(struct site *s)
 	if (s->cap > 0 && s->cap < limit)
 		limit = s->cap;
 	while (s->nready > 0) {
+		/* the transaction takes its token when it starts (client.c) */
+		if (!site_rate_ok(s, &s->msg_rate, &s->eg.max_message_rate, 0))
+			break;
 		TAILQ_FOREACH(c, &s->conns, entry)
 			if (c->state == C_IDLE)
 				break;
@@ -186,6 +193,9 @@ site_kick(struct site *s)
 			}
 			break;
 		}
+		if (c == NULL && !site_rate_ok(s, &s->conn_rate,
+		    &s->eg.max_connection_rate, 1))
+			break;
 		t = TAILQ_FIRST(&s->ready);
 		TAILQ_REMOVE(&s->ready, t, entry);
 		s->nready--;
@@ -273,6 +283,7 @@ site_get(const char *name)
 		egress_defaults(&s->eg, dd->conf);
 		TAILQ_INIT(&s->ready);
 		TAILQ_INIT(&s->conns);
+		site_rate_init(s);
 		RB_INSERT(site_tree, &dd->sites, s);
 	}
 	return s;
@@ -345,6 +356,43 @@ dest_prohibited(struct dest *d, struct egress *eg, char *why, size_t len)
 	return 0;
 }
 
+/*
+ * The site belongs to another worker: its connections and rates are
+ * counted there.  Tasks go back to queued untried, which sends them to
+ * that worker; a task that was redirected once already (final) stays
+ * and is delivered here.  Returns how many stay.
+ */
+static int
+dest_redirect(struct dest *d, struct site *s)
+{
+	struct dtask	*t, *next;
+	struct mbuf	 m;
+	int		 w = wire_deliverd_for(s->name, dd->nworkers), stay = 0;
+	char		 q1[512], q2[512];
+
+	TAILQ_FOREACH_SAFE(t, &d->pending, entry, next) {
+		if (t->final) {
+			stay++;
+			continue;
+		}
+		TAILQ_REMOVE(&d->pending, t, entry);
+		d->npending--;
+		if (dd->queue != NULL && t->gen == dd->queue_gen) {
+			log_debug("id=%s domain=%s site=%s: redirected to "
+			    "deliverd[%d]", t->msgid,
+			    log_quote(d->name, q1, sizeof(q1)),
+			    log_quote(s->name, q2, sizeof(q2)), w);
+			m_create(&m, IMSG_DELIVERD_REDIRECT, t->id, -1);
+			m_add_u32(&m, w);
+			if (chan_send(dd->queue, &m) == -1)
+				log_warnx("task %u: redirect not sent", t->id);
+		}
+		task_free(t);
+	}
+	deliverd_maybe_exit();
+	return stay;
+}
+
 /* Resolve the routing domain when needed, then hand tasks to its site. */
 static void
 dest_kick(struct dest *d)
@@ -384,7 +432,15 @@ dest_kick(struct dest *d)
 		return;
 	}
 	if (s->eg.suspended) {
-		tasks_fail(&d->pending, &d->npending, RCPT_TEMPFAIL,
+		/*
+		 * KumoMTA does not use a suspended path: its messages are
+		 * held, not failed.  They go back untried (no attempt,
+		 * no TransientFailure) and queued offers them again soon.
+		 */
+		log_info("site=%s domain=%s: suspended by policy; %d "
+		    "message(s) held", log_quote(s->name, why, sizeof(why)),
+		    log_quote(d->name, err, sizeof(err)), d->npending);
+		tasks_fail(&d->pending, &d->npending, RCPT_NOTTRIED,
 		    "4.4.5 destination suspended by policy");
 		return;
 	}
@@ -400,6 +456,9 @@ dest_kick(struct dest *d)
 		dest_kick(d);
 		return;
 	}
+	if (wire_deliverd_for(s->name, dd->nworkers) != dd->index &&
+	    dest_redirect(d, s) == 0)
+		return;
 	s->res = d->res;
 	while ((t = TAILQ_FIRST(&d->pending)) != NULL) {
 		TAILQ_REMOVE(&d->pending, t, entry);
@@ -447,9 +506,13 @@ deliverd_gc(evutil_socket_t fd, short ev, void *arg)
 			s->cap = 0;	/* try the full limit again */
 			site_kick(s);
 		}
-		if (s->nready || s->nconn || s->budget_wait)
+		if (s->nready || s->nconn || s->budget_wait ||
+		    evtimer_pending(s->rate_ev, NULL) ||
+		    !rate_full(&s->msg_rate, &s->eg.max_message_rate) ||
+		    !rate_full(&s->conn_rate, &s->eg.max_connection_rate))
 			continue;
 		RB_REMOVE(site_tree, &dd->sites, s);
+		site_rate_clear(s);
 		egress_clear(&s->eg);
 		free(s->name);
 		free(s);
@@ -481,6 +544,7 @@ deliverd_task(struct imsg *im)
 	t->body8 = strcmp(w.body, "8BITMIME") == 0;
 	t->smtputf8 = w.smtputf8;
 	t->size = w.size;
+	t->final = w.final;
 	t->rcpts = xcalloc(w.nrcpt, sizeof(char *));
 	t->response = xcalloc(w.nrcpt, sizeof(char *));
 	t->status = xcalloc(w.nrcpt, 1);
@@ -564,10 +628,15 @@ deliverd_imsg(struct chan *c, struct imsg *im)
 
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (chan_get_peer(im, PEER_QUEUED, &kind, &w) == -1)
+		if (chan_get_peer(im, 0, &kind, &w) == -1)
 			return -1;
-		chan_replace(&dd->queue, dd->base, im->fd, "queued",
-		    deliverd_imsg_queue, deliverd_queue_closed, NULL);
+		if (kind == PEER_KEYSD)
+			keys_channel(im->fd);
+		else if (kind == PEER_QUEUED)
+			chan_replace(&dd->queue, dd->base, im->fd, "queued",
+			    deliverd_imsg_queue, deliverd_queue_closed, NULL);
+		else
+			return -1;
 		im->fd = -1;
 		return 0;
 	}
@@ -628,9 +697,13 @@ deliverd_main(struct proc_args *pa)
 
 	snprintf(title, sizeof(title), "smtp client %d", pa->index);
 	proc_child_init(pa, title);
+	/* it holds a password during AUTH: no core dump, no ptrace */
+	secret_hygiene();
 	dd = xcalloc(1, sizeof(*dd));
 	dd->conf = conf;
 	dd->index = pa->index;
+	dd->nworkers = conf->deliverd_workers > WIRE_MAX_DELIVERD ?
+	    WIRE_MAX_DELIVERD : conf->deliverd_workers;
 	RB_INIT(&dd->dests);
 	RB_INIT(&dd->sites);
 	TAILQ_INIT(&dd->budget_wait);

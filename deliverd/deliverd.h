@@ -33,6 +33,7 @@ struct dtask {
 	int		 body8;		/* BODY=8BITMIME at the next hop */
 	int		 smtputf8;	/* needs SMTPUTF8 at the next hop */
 	uint64_t	 size;
+	int		 final;		/* redirected once: deliver here */
 	int		 fd;
 	int		 nrcpt;
 	char		**rcpts;
@@ -40,11 +41,15 @@ struct dtask {
 	char		**response;
 	char		 tls[16];	/* of the session it went over: */
 	char		 cipher[64];	/* "" in clear text */
+	char		 auth[256];	/* the user it logged in as, or "" */
 };
 TAILQ_HEAD(dtask_list, dtask);
 
 enum conn_state {
+	C_AUTHCHECK,		/* before connecting: a bad login remembered */
 	C_CONNECTING, C_TLS, C_BANNER, C_EHLO, C_HELO, C_STARTTLS,
+	C_AUTHKEY,		/* waiting for keysd's password */
+	C_AUTH,			/* AUTH sent */
 	C_TRANSACTION, C_IDLE, C_QUIT,
 };
 
@@ -58,6 +63,17 @@ struct conn {
 	/* EHLO keywords (forgotten when TLS starts) */
 	int		 pipelining, size_ext, ext_8bitmime, ext_smtputf8;
 	int		 ext_starttls;
+	int		 ext_auth;	/* mechanisms offered (auth.c's bits) */
+	int		 ext_auth_seen;	/* an AUTH keyword came */
+	/* AUTH (auth.c) */
+	int		 authed;	/* for the rest of the connection */
+	int		 auth_mech, auth_step;
+	int		 auth_checked;	/* the pre-connect check was done */
+	char		*auth_user;
+	char		*auth_secret;	/* LOGIN, between its two steps */
+	char		 auth_fp[65];	/* keysd's fingerprint of it */
+	char		 auth_host[300];	/* "name:port", the 535 memory's key */
+	uint32_t	 key_req;	/* a request to keysd under way */
 	/* TLS: the egress path's wish when the connection began ... */
 	enum tls_mode	 tls_mode;
 	int		 implicit_tls;
@@ -80,6 +96,13 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
+/* A token bucket (rate.c): max_message_rate, max_connection_rate. */
+struct rate_bucket {
+	int		 primed;	/* tokens and last are set */
+	double		 tokens;
+	double		 last;		/* CLOCK_MONOTONIC, s */
+};
+
 /*
  * A site: the set of next hops one or more routing domains share (its
  * name is KumoMTA's MX rollup).  Connections and their limit belong to
@@ -100,6 +123,11 @@ struct site {
 	struct dns_result res;		/* the latest resolution */
 	TAILQ_ENTRY(site) wait_entry;
 	int		 budget_wait;	/* on dd->budget_wait */
+	/* rates: a transaction takes a message token, a new connection
+	   a connection token; without one the site waits for rate_ev */
+	struct rate_bucket msg_rate, conn_rate;
+	struct event	*rate_ev;
+	double		 rate_due;	/* when rate_ev fires (monotonic) */
 };
 RB_HEAD(site_tree, site);
 TAILQ_HEAD(site_list, site);
@@ -127,6 +155,8 @@ struct deliverd {
 	struct chan	*queue;
 	uint64_t	 queue_gen;
 	int		 index;
+	int		 nworkers;	/* deliverd workers in all; a site
+					   belongs to wire_deliverd_for() */
 	struct policy	*policy;	/* get_egress_path_config, loaded
 					   before chroot */
 	struct dest_tree dests;
@@ -159,6 +189,15 @@ void	 deliverd_maybe_exit(void);
 void	 deliverd_conn_closed(void);
 void	 deliverd_fd_shortage(const char *what);
 
+/* rate.c */
+double	 rate_check(struct rate_bucket *, const struct egress_rate *,
+	    int take);
+int	 rate_full(struct rate_bucket *, const struct egress_rate *);
+int	 site_rate_ok(struct site *, struct rate_bucket *,
+	    const struct egress_rate *, int take);
+void	 site_rate_init(struct site *);
+void	 site_rate_clear(struct site *);
+
 /* conn.c */
 struct conn *conn_new(struct site *, struct dtask *);
 void	 conn_close(struct conn *);
@@ -166,6 +205,14 @@ void	 conn_drop(struct conn *);
 
 /* client.c */
 void	 conn_take(struct conn *, struct dtask *);
+
+/* auth.c */
+int	 auth_wanted(struct conn *);
+void	 auth_start(struct conn *);
+void	 auth_reply(struct conn *, int code, const char *reply);
+void	 auth_ehlo_line(struct conn *, const char *text);
+int	 auth_precheck(struct conn *, const char *host, int port);
+void	 auth_end(struct conn *);
 
 /* loop.c */
 int	 conn_is_self(const struct sockaddr *);

@@ -11,8 +11,11 @@
 local kumo = require 'kumo'
 
 -- How to send, by site name (the MX rollup) or by routing domain: any
--- field make_egress_path takes.  Could equally be read from a file,
--- e.g. kumo.json_load('/etc/petrel/shaping.json').
+-- field make_egress_path takes.  To keep this in a KumoMTA shaping file
+-- instead (etc/shaping.toml, petrel-policy(5) SHAPING), replace the
+-- get_egress_path_config handler at the end with:
+--   local shaping = require 'policy-extras.shaping'
+--   kumo.on('get_egress_path_config', shaping:setup { '/etc/petrel/shaping.toml' })
 local SHAPING = {
   -- ['(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com'] = {
   --   connection_limit = 5,

@@ -2,7 +2,8 @@
  * policy.c - the Lua policy engine: a sandboxed Lua 5.4 state per
  * policy file, the kumo module (kumo.on, the log functions; the
  * make_* constructors are policy_egress.c's, the JSON functions
- * policy_json.c's), the handlers' calls under an instruction limit,
+ * policy_json.c's; require 'policy-extras.shaping' is
+ * policy_shaping.c's), the handlers' calls under an instruction limit,
  * and the caches in front of them.
  *
  * The state sees the base library without dofile and loadfile (load
@@ -69,7 +70,8 @@ policy_quiet_warnings(void)
 	policy_quiet = 1;
 }
 
-static void
+/* A load-time warning: fmt has one %s, a, quoted. */
+void
 policy_warn(const char *fmt, const char *a)
 {
 	char	 q[512];
@@ -385,6 +387,7 @@ policy_sandbox(struct policy *p)
 	lua_pushstring(L, path);
 	free(path);
 	lua_setfield(L, -2, "path");
+	policy_shaping_register(L, -1);
 	lua_setglobal(L, "package");
 
 	luaL_newlib(L, kumo_fns);		/* kumo */
@@ -394,6 +397,7 @@ policy_sandbox(struct policy *p)
 	}
 	policy_egress_register(L, -1);
 	policy_json_register(L, -1);
+	policy_toml_register(L, -1);
 	lua_pushvalue(L, -1);
 	lua_setglobal(L, "kumo");
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

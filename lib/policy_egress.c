@@ -81,9 +81,12 @@ static const struct field egress_fields[] = {
 	  E(max_deliveries_per_connection), "1024",
 	  "Messages sent over one connection before it is closed." },
 	{ "max_message_rate", F_RATE, E(max_message_rate), "none",
-	  "Messages per period to the site, \"N/period\" (\"100/s\", \"5000/h\", \"10/minute\"). Checked; not enforced yet." },
+	  "Messages per period to the site, \"N/period\" (\"100/s\", \"5000/h\", \"10/minute\"), "
+	  "a token bucket holding \",max_burst=N\" tokens (1 when not given): \"5/s\" starts a "
+	  "transaction at most every 200 ms. A message waits for its token; waiting is not a failure." },
 	{ "max_connection_rate", F_RATE, E(max_connection_rate), "none",
-	  "New connections per period to the site, \"N/period\". Checked; not enforced yet." },
+	  "New connections per period to the site, \"N/period\", a token bucket like "
+	  "max_message_rate's; reusing a connection takes no token." },
 	{ "enable_pipelining", F_BOOL, E(enable_pipelining), "true",
 	  "Use PIPELINING when the next hop offers it." },
 	{ "enable_rset", F_BOOL, E(enable_rset), "true",
@@ -115,7 +118,9 @@ static const struct field egress_fields[] = {
 	{ "skip_hosts", F_HOSTS, E(skip_hosts), "{}",
 	  "Networks (CIDR strings) of MX addresses never to connect to; the next address or MX is used, and an MX of skipped hosts only is a TransientFailure 4.4.4 (KumoMTA's newer behaviour). { '::/0' } keeps delivery off IPv6." },
 	{ "suspended", F_BOOL, E(suspended), "false",
-	  "Send nothing: messages for the site get a TransientFailure \"4.4.5 destination suspended by policy\" and are retried later." },
+	  "Send nothing: messages for the site are held, as KumoMTA holds them: no attempt is "
+	  "counted and no TransientFailure logged; they are offered again every 10 s until the "
+	  "path is no longer suspended (or max_age passes)." },
 	{ "refresh_interval", F_DURATION, E(refresh_interval), "60s",
 	  "How long this answer is kept before the handler is asked again." },
 	{ NULL, 0, 0, NULL, NULL }

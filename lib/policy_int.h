@@ -2,7 +2,8 @@
  * policy_int.h - what the pieces of the policy engine share: policy.c
  * (the Lua state, the kumo module, handlers and caches),
  * policy_egress.c (make_egress_path and make_queue_config, their field
- * tables and checks) and policy_json.c (kumo.json_*).
+ * tables and checks), policy_json.c (kumo.json_*) and policy_shaping.c
+ * (the shaping helper).
  */
 #ifndef PETREL_POLICY_INT_H
 #define PETREL_POLICY_INT_H
@@ -52,6 +53,8 @@ struct policy {
 #define QUEUE_MT	"petrel.queue_config"
 
 struct policy *policy_of(lua_State *);
+/* A load-time warning (debug level in the children): fmt has one %s. */
+void	 policy_warn(const char *fmt, const char *a);
 
 /* policy_egress.c: kumo.make_egress_path and kumo.make_queue_config */
 void	 policy_egress_register(lua_State *, int kumo);
@@ -60,5 +63,12 @@ int	 policy_queue_result(lua_State *, int idx, struct queue_config *);
 
 /* policy_json.c: kumo.json_load, json_parse, json_encode(_pretty) */
 void	 policy_json_register(lua_State *, int kumo);
+int	 policy_json_load_lax(lua_State *);
+
+/* policy_toml.c: kumo.toml_load, toml_parse */
+void	 policy_toml_register(lua_State *, int kumo);
+
+/* policy_shaping.c: package.preload['policy-extras.shaping'] */
+void	 policy_shaping_register(lua_State *, int package);
 
 #endif

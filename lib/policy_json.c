@@ -5,9 +5,14 @@
  * a table whose keys are 1..n is an array, any other an object with
  * string keys (an empty table is {}).  json_load reads the file when
  * it is called: at load time, before the process chroots.
+ *
+ * Shaping files get one leniency (policy_json_load_lax): a comma
+ * before a closing } or ], as in the JSON blocks users copy from
+ * KumoMTA's documentation.  Everything else stays strict.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +110,83 @@ l_json_load(lua_State *L)
 	snprintf(what, sizeof(what), "json_load %s", path);
 	if (j == NULL && e.line == -1)
 		return luaL_error(L, "%s: %s", what, e.text);
+	return push_decoded(L, j, &e, what);
+}
+
+/*
+ * Blank out each comma that only whitespace separates from a closing
+ * } or ], outside strings.  The comma becomes a space, so the line
+ * and column jansson reports for any other error stay true.
+ */
+static void
+drop_trailing_commas(char *s, size_t len)
+{
+	size_t	 i, j;
+	int	 instr = 0;
+
+	for (i = 0; i < len; i++) {
+		if (instr) {
+			if (s[i] == '\\' && i + 1 < len)
+				i++;
+			else if (s[i] == '"')
+				instr = 0;
+			continue;
+		}
+		if (s[i] == '"') {
+			instr = 1;
+			continue;
+		}
+		if (s[i] != ',')
+			continue;
+		for (j = i + 1; j < len && (s[j] == ' ' || s[j] == '\t' ||
+		    s[j] == '\n' || s[j] == '\r'); j++)
+			;
+		if (j < len && (s[j] == '}' || s[j] == ']'))
+			s[i] = ' ';
+	}
+}
+
+/* H.json_load(path) for shaping files: trailing commas allowed. */
+int
+policy_json_load_lax(lua_State *L)
+{
+	const char	*path = luaL_checkstring(L, 1);
+	json_error_t	 e;
+	json_t		*j;
+	FILE		*fp;
+	char		*buf = NULL, what[300];
+	size_t		 len = 0, cap = 0, n;
+	int		 err;
+
+	snprintf(what, sizeof(what), "json_load %s", path);
+	if ((fp = fopen(path, "r")) == NULL)
+		return luaL_error(L, "%s: %s", what, strerror(errno));
+	for (;;) {
+		if (cap - len < 8192) {
+			char	*nb;
+
+			cap = cap ? cap * 2 : 65536;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				free(buf);
+				fclose(fp);
+				return luaL_error(L, "%s: out of memory", what);
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	err = ferror(fp);
+	fclose(fp);
+	if (err) {
+		free(buf);
+		return luaL_error(L, "%s: read error", what);
+	}
+	drop_trailing_commas(buf, len);
+	j = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+	free(buf);
 	return push_decoded(L, j, &e, what);
 }
 

@@ -253,6 +253,8 @@ queued_imsg_deliverd(struct chan *c, struct imsg *im)
 	switch (im->hdr.type) {
 	case IMSG_DELIVERD_RESULT:
 		return sched_result(peer_index(c), im->hdr.peerid, &r);
+	case IMSG_DELIVERD_REDIRECT:
+		return sched_redirect(peer_index(c), im->hdr.peerid, &r);
 	}
 	log_warnx("deliverd: unexpected message type %u", im->hdr.type);
 	return -1;

@@ -61,6 +61,7 @@ struct task {
 	char		*domain;
 	int		 nrcpt;
 	int		*rcpts;		/* indices in msg->env.rcpts */
+	int		 final;		/* redirected once: no more */
 };
 
 /* One piece of work for the commit thread. */
@@ -155,6 +156,7 @@ void	 sched_add(struct qmsg *, int64_t when);
 void	 sched_unschedule(struct qmsg *);
 void	 sched_kick(void);
 int	 sched_result(int deliverd, uint32_t task, struct mreader *);
+int	 sched_redirect(int deliverd, uint32_t task, struct mreader *);
 void	 sched_deliverd_lost(int deliverd, uint64_t gen);
 void	 sched_deliverd_back(int deliverd);
 void	 sched_init(void);
@@ -162,6 +164,10 @@ void	 sched_persist(struct qmsg *);
 void	 sched_finish(struct qmsg *);
 double	 sched_now(void);
 int64_t	 sched_max_age(struct qmsg *);
+
+/* owner.c */
+int	 owner_deliverd_for(const char *domain);
+void	 owner_learn(const char *domain, int deliverd);
 
 /* bounce.c */
 void	 bounce_add(struct qmsg *, int rcpt, const char *status,

@@ -6,8 +6,9 @@
  * The schedule is a red-black tree ordered by next attempt; one timer
  * fires for the first message not yet due.  A due message is split by
  * routing domain into tasks, each sent with a descriptor of its text
- * to the deliverd that owns that domain (a hash), so per-destination
- * limits hold inside one process.  A deliverd has at most deliverd_max
+ * to the deliverd that owns the domain's site (owner.c: a hash of the
+ * domain until a deliverd redirects a task to the site's owner), so a
+ * site's limits hold inside one process.  A deliverd has at most deliverd_max
  * tasks at once (sized from the open-files limit: each is a descriptor
  * here until sent and in deliverd until done).  A due message whose
  * deliverd is away or full leaves the schedule for that deliverd's wait
@@ -46,7 +47,7 @@
 
 static void	sched_settle(struct qmsg *);
 static void	sched_rcpt_result(struct qmsg *, int, int, const char *,
-		    const char *, const char *, const char *);
+		    const char *, const char *, const char *, const char *);
 static int	sched_armed_now;
 
 static int
@@ -223,16 +224,14 @@ sched_max_age(struct qmsg *m)
 	return qc.max_age;
 }
 
-/* The deliverd worker that owns a routing domain (case does not matter). */
+/*
+ * The deliverd worker for a routing domain: the owner of its site
+ * when a deliverd said which (owner.c), else a hash of the domain.
+ */
 static int
 sched_deliverd_for(const char *domain)
 {
-	uint32_t	 h = 2166136261u;	/* FNV-1a */
-
-	for (; *domain; domain++)
-		h = (h ^ (unsigned char)tolower((unsigned char)*domain)) *
-		    16777619u;
-	return h % q->ndeliverd;
+	return owner_deliverd_for(domain);
 }
 
 static int
@@ -369,7 +368,7 @@ sched_fails(struct qmsg *m, int *idx, char **why, int n)
 	for (i = 0; i < n; i++) {
 		if (m != NULL)
 			sched_rcpt_result(m, idx[i], RCPT_TEMPFAIL, "", "", "",
-			    why[i]);
+			    "", why[i]);
 		free(why[i]);
 	}
 	free(idx);
@@ -390,6 +389,41 @@ sched_tasks_free(struct task **tasks, int ntask)
 }
 
 /*
+ * Send a task (its descriptor in t->fd) to its deliverd, which must be
+ * able to take it (sched_deliverd_ok).
+ */
+static void
+sched_send(struct task *t)
+{
+	struct qmsg	*m = t->msg;
+	struct wire_deliver wd;
+	struct mbuf	 mb;
+	const char	**rcpts;
+	int		 i;
+
+	t->gen = q->deliverd_gens[t->deliverd];
+	q->deliverd_load[t->deliverd]++;
+	rcpts = xcalloc(t->nrcpt, sizeof(*rcpts));
+	for (i = 0; i < t->nrcpt; i++)
+		rcpts[i] = m->env.rcpts[t->rcpts[i]];
+	memset(&wd, 0, sizeof(wd));
+	wd.id = m->env.id;
+	wd.from = m->env.from;
+	wd.body = m->env.body;
+	wd.smtputf8 = m->env.smtputf8;
+	wd.size = m->env.size;
+	wd.domain = t->domain;
+	wd.nrcpt = t->nrcpt;
+	wd.rcpts = rcpts;
+	wd.final = t->final;
+	m_create(&mb, IMSG_QUEUED_DELIVER, t->id, t->fd);
+	t->fd = -1;
+	wire_deliver_add(&mb, &wd);
+	chan_send(q->deliverd[t->deliverd], &mb);
+	free(rcpts);
+}
+
+/*
  * Split a due message whose deliverd processes can all take a task into tasks and
  * send them.  It always leaves the due part of the schedule: sent,
  * expired, finished, or put back for later.
@@ -398,10 +432,7 @@ static void
 sched_dispatch(struct qmsg *m)
 {
 	struct task	*t, **tasks;
-	struct mbuf	 mb;
-	struct wire_deliver wd;
 	struct queue_config qc;
-	const char	**rcpts;
 	char		 err[1024], why[1100];
 	int		 ntask = 0, nfail = 0, i, k, fd, *failidx;
 	char		**failwhy;
@@ -502,31 +533,13 @@ sched_dispatch(struct qmsg *m)
 	}
 	sched_unschedule(m);
 	sched_fails(m, failidx, failwhy, nfail);
-	rcpts = xcalloc(m->env.nrcpt, sizeof(*rcpts));
-	memset(&wd, 0, sizeof(wd));
-	wd.id = m->env.id;
-	wd.from = m->env.from;
-	wd.body = m->env.body;
-	wd.smtputf8 = m->env.smtputf8;
-	wd.size = m->env.size;
-	wd.rcpts = rcpts;
 	for (k = 0; k < ntask; k++) {
 		t = tasks[k];
 		t->id = ++q->nexttask;
-		t->gen = q->deliverd_gens[t->deliverd];
 		RB_INSERT(task_tree, &q->tasks, t);
 		m->inflight++;
-		q->deliverd_load[t->deliverd]++;
-		wd.domain = t->domain;
-		wd.nrcpt = t->nrcpt;
-		for (i = 0; i < t->nrcpt; i++)
-			rcpts[i] = m->env.rcpts[t->rcpts[i]];
-		m_create(&mb, IMSG_QUEUED_DELIVER, t->id, t->fd);
-		t->fd = -1;
-		wire_deliver_add(&mb, &wd);
-		chan_send(q->deliverd[t->deliverd], &mb);
+		sched_send(t);
 	}
-	free(rcpts);
 	free(tasks);
 }
 
@@ -572,16 +585,44 @@ sched_task_free(struct task *t)
 	free(t);
 }
 
+/* The task is over: its message settles when it was the last. */
+static void
+sched_task_done(struct task *t)
+{
+	struct qmsg	*m = t->msg;
+
+	sched_task_free(t);
+	if (--m->inflight == 0)
+		sched_settle(m);
+}
+
+/* Task id of deliverd d, which a frame (what) speaks of; NULL if none. */
+static struct task *
+sched_task_of(int d, uint32_t id, const char *what)
+{
+	struct task	 key, *t;
+
+	key.id = id;
+	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL ||
+	    t->deliverd != d || t->gen != q->deliverd_gens[d]) {
+		log_warnx("deliverd[%d]: %s for task %u, which it does not "
+		    "hold", d, what, id);
+		return NULL;
+	}
+	return t;
+}
+
 /* One recipient's outcome: log it and remember what it means. */
 static void
 sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
-    const char *tls, const char *cipher, const char *response)
+    const char *tls, const char *cipher, const char *auth,
+    const char *response)
 {
 	static const char *events[] = {
 		"Delivery", "TransientFailure", "Bounce"
 	};
 	char		 buf[512], host[256], enh[16];
-	char		 f[1024], r[1024], rl[1024], tl[128], ci[128];
+	char		 f[1024], r[1024], rl[1024], tl[128], ci[128], au[600];
 	double		 delay = sched_now() - m->env.arrival;
 
 	if (status == RCPT_NOTTRIED) {
@@ -593,7 +634,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 		return;
 	}
 	m->tried = 1;
-	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s "
+	log_info("id=%s event=%s from=<%s> rcpt=<%s>%s%s%s%s%s%s%s%s "
 	    "response=\"%s\" delay=%.1fs attempts=%" PRIu32, m->env.id,
 	    events[status],
 	    log_token(m->env.from, f, sizeof(f)),
@@ -601,6 +642,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	    *relay ? " relay=" : "", log_token(relay, rl, sizeof(rl)),
 	    *tls ? " tls=" : "", log_token(tls, tl, sizeof(tl)),
 	    *cipher ? " cipher=" : "", log_token(cipher, ci, sizeof(ci)),
+	    *auth ? " auth=" : "", log_token(auth, au, sizeof(au)),
 	    log_quote(response, buf, sizeof(buf)), delay, m->env.attempts + 1);
 	switch (status) {
 	case RCPT_DELIVERED:
@@ -632,18 +674,13 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 int
 sched_result(int d, uint32_t id, struct mreader *r)
 {
-	struct task	 key, *t;
+	struct task	*t;
 	struct qmsg	*m;
 	struct wire_result wr;
 	uint32_t	 i;
 
-	key.id = id;
-	if ((t = RB_FIND(task_tree, &q->tasks, &key)) == NULL ||
-	    t->deliverd != d || t->gen != q->deliverd_gens[d]) {
-		log_warnx("deliverd[%d]: result for task %u, which it does "
-		    "not hold", d, id);
+	if ((t = sched_task_of(d, id, "result")) == NULL)
 		return -1;
-	}
 	if (wire_result_get(r, &wr) == -1)
 		return -1;
 	if (wr.nrcpt != (uint32_t)t->nrcpt) {
@@ -653,11 +690,55 @@ sched_result(int d, uint32_t id, struct mreader *r)
 	m = t->msg;
 	for (i = 0; i < wr.nrcpt; i++)
 		sched_rcpt_result(m, t->rcpts[i], wr.status[i], wr.relay,
-		    wr.tls, wr.cipher, wr.response[i]);
+		    wr.tls, wr.cipher, wr.auth, wr.response[i]);
 	wire_result_clear(&wr);
-	sched_task_free(t);
-	if (--m->inflight == 0)
-		sched_settle(m);
+	sched_task_done(t);
+	sched_wake(d, 1);
+	sched_kick();
+	return 0;
+}
+
+/*
+ * deliverd d tried nothing: the task's routing domain resolved to a
+ * site that worker w owns.  The task goes to w at once, marked final
+ * so that it is not sent back again (no ping-pong); the domain's later
+ * tasks go to w directly (owner.c).  When w cannot take it now (away,
+ * full, no descriptor), its recipients are "not tried": no attempt is
+ * counted and the message comes back soon, to w.  -1 is a protocol
+ * error.
+ */
+int
+sched_redirect(int d, uint32_t id, struct mreader *r)
+{
+	struct task	*t;
+	struct qmsg	*m;
+	uint32_t	 w;
+	int		 i, fd = -1;
+
+	if ((t = sched_task_of(d, id, "redirect")) == NULL)
+		return -1;
+	if (m_get_u32(r, &w) == -1 || m_end(r) == -1 ||
+	    w >= (uint32_t)q->ndeliverd || (int)w == d || t->final) {
+		log_warnx("deliverd[%d]: bad redirect of task %u", d, id);
+		return -1;
+	}
+	m = t->msg;
+	owner_learn(t->domain, w);
+	log_debug("id=%s domain=%s: redirected from deliverd[%d] to "
+	    "deliverd[%u]", m->env.id, t->domain, d, w);
+	if (sched_deliverd_ok(w) && (fd = spool_open_data(m->env.id)) != -1) {
+		q->deliverd_load[d]--;
+		t->deliverd = w;
+		t->final = 1;
+		t->fd = fd;
+		sched_send(t);
+	} else {
+		for (i = 0; i < t->nrcpt; i++)
+			sched_rcpt_result(m, t->rcpts[i], RCPT_NOTTRIED, "",
+			    "", "", "", "4.3.0 redirected to a busy delivery "
+			    "agent");
+		sched_task_done(t);
+	}
 	sched_wake(d, 1);
 	sched_kick();
 	return 0;
@@ -677,10 +758,8 @@ sched_deliverd_lost(int d, uint64_t gen)
 		m = t->msg;
 		for (i = 0; i < t->nrcpt; i++)
 			sched_rcpt_result(m, t->rcpts[i], RCPT_TEMPFAIL, "", "",
-			    "", "4.3.0 delivery agent stopped during delivery");
-		sched_task_free(t);
-		if (--m->inflight == 0)
-			sched_settle(m);
+			    "", "", "4.3.0 delivery agent stopped during delivery");
+		sched_task_done(t);
 	}
 }
 

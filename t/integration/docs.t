@@ -2,9 +2,11 @@
 # The key list in petrel.conf(5) is generated from the same table the
 # parser uses; it must not drift from it.  The example config lists
 # every key too.  So are the field lists of petrel-policy(5), and the
-# example policy passes petreld -n.
+# example policy passes petreld -n, as does etc/shaping.toml through the
+# shaping helper, as installed and with every example section
+# uncommented.
 . "$(dirname "$0")/lib.sh"
-plan 4
+plan 6
 "$PETRELD" -x conf-man >"$T/keys.man"
 awk '/^\.Sh KEYS/ { on = 1; next } on && /^\.Ss \[/ { keep = 1 } /^\.Sh FILES/ { on = 0; keep = 0 } keep' \
     "$SRCDIR/doc/petrel.conf.5" >"$T/doc.man"
@@ -26,3 +28,20 @@ awk '/^\.Sh FIELDS/ { on = 1; next } on && /^\.Sh / { on = 0 } on' \
 diff -u "$T/fields.man" "$T/pdoc.man" >"$T/pdiff" 2>&1
 ok $? "doc/petrel-policy.5 lists exactly the fields make_egress_path and make_queue_config know (regenerate with petreld -x policy-man)"
 [ $? = 0 ] || sed 's/^/#   /' "$T/pdiff" | head -20
+
+# etc/shaping.toml through the helper, as shipped and with its examples on
+shaping_check() {
+	cat >"$T/shaping.lua" <<LUA
+local shaping = require 'policy-extras.shaping'
+kumo.on('get_egress_path_config', shaping:setup { '$1' })
+LUA
+	sed "s|^policy = .*|policy = $T/shaping.lua|" "$T/all.conf" >"$T/shaping.conf"
+	"$PETRELD" -n -f "$T/shaping.conf" 2>&1
+}
+is "$(shaping_check "$SRCDIR/etc/shaping.toml")" "configuration OK" \
+    "etc/shaping.toml as installed passes petreld -n"
+sed 's/^# \(\[\|[a-z_]* = \|match\)/\1/' "$SRCDIR/etc/shaping.toml" >"$T/shaping.toml"
+n=$(grep -c '^\[' "$T/shaping.toml")
+out=$(shaping_check "$T/shaping.toml")
+is "$n $out" "5 configuration OK" \
+    "etc/shaping.toml with its 5 sections uncommented passes petreld -n"

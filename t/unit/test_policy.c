@@ -442,6 +442,18 @@ Test(policy, keysource_parser)
 	cr_assert_str_eq(d, "vault secret/smtp/relay#key namespace ns1");
 	keysource_free(ks);
 
+	/* a password in the address's userinfo is never described */
+	ks = keysource_new();
+	cr_assert_eq(keysource_set(ks, "vault_mount", "kv", 2, e,
+	    sizeof(e)), 0);
+	cr_assert_eq(keysource_set(ks, "vault_path", "p", 1, e, sizeof(e)), 0);
+	cr_assert_eq(keysource_set(ks, "vault_address",
+	    "https://u:pw9@vault.test:8200/x@y", 33, e, sizeof(e)), 0);
+	cr_assert_eq(keysource_check(ks, e, sizeof(e)), 0, "%s", e);
+	keysource_describe(ks, d, sizeof(d));
+	cr_assert_str_eq(d, "vault kv/p#key at https://vault.test:8200/x@y");
+	keysource_free(ks);
+
 	ks = keysource_new();
 	cr_assert_eq(keysource_set(ks, "vault_pth", "x", 1, e, sizeof(e)), -1);
 	cr_assert(strstr(e, "unknown key 'vault_pth'") != NULL, "%s", e);
