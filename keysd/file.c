@@ -22,7 +22,7 @@
 #include "keysd.h"
 #include "util.h"
 
-/* Is the real path rp at or below the real directory dir? */
+/* Is the real path rp strictly below the real directory dir? */
 static int
 path_below(const char *rp, const char *dir)
 {

@@ -218,6 +218,14 @@ vreq_finish(struct vreq *r, CURLcode rc)
 		vreq_done(r, KR_OUTAGE, NULL, 0, why);
 		return;
 	}
+	if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+		/* not an outage: no stale value is served for it */
+		snprintf(why, sizeof(why), "Vault at %s: its certificate "
+		    "failed verification (vault_ca_file?): %s", r->addr,
+		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+		vreq_done(r, KR_FAILED, NULL, 0, why);
+		return;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(why, sizeof(why), "Vault at %s unreachable: %s",
 		    r->addr, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
@@ -384,6 +392,19 @@ vault_read_token(void)
 	log_warnx("%s", v.file_err);
 }
 
+/* Two base URLs are the same Vault: equal but for trailing slashes. */
+static int
+same_url(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b);
+
+	while (la > 0 && a[la - 1] == '/')
+		la--;
+	while (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
 /*
  * Where to ask and with which token; -1 with why when that cannot be
  * made out.
@@ -393,14 +414,26 @@ vault_target(const struct keysource *ks, const char **addr,
     const char **token, const char **ns, char *why, size_t len)
 {
 	const struct petrel_conf *c = v.conf;
+	const char	*home;
 
-	*addr = ks->vault_address ? ks->vault_address :
-	    *c->keysd_vault_address ? c->keysd_vault_address : v.env_addr;
+	home = *c->keysd_vault_address ? c->keysd_vault_address : v.env_addr;
+	*addr = ks->vault_address ? ks->vault_address : home;
 	*ns = ks->vault_namespace ? ks->vault_namespace :
 	    *c->keysd_vault_namespace ? c->keysd_vault_namespace : v.env_ns;
 	if (ks->vault_token != NULL)
 		*token = ks->vault_token;
-	else if (*c->keysd_vault_token_file != '\0') {
+	else if (*addr != NULL && (home == NULL || !same_url(*addr, home))) {
+		/*
+		 * keysd's own token goes only to keysd's own Vault: the
+		 * spec comes from deliverd, and a vault_address of its
+		 * choosing must not be a way to learn the token.
+		 */
+		snprintf(why, len, "the keysource's vault_address is not "
+		    "keysd's Vault ([keysd] vault_address or VAULT_ADDR): "
+		    "keysd's token is not sent there; give the keysource "
+		    "its own vault_token");
+		return -1;
+	} else if (*c->keysd_vault_token_file != '\0') {
 		if ((*token = v.file_token) == NULL) {
 			snprintf(why, len, "no Vault token: %s", v.file_err);
 			return -1;

@@ -140,9 +140,9 @@ keysource_check(struct keysource *ks, char *err, size_t errlen)
 		if (ks->vault_address != NULL &&
 		    strncmp(ks->vault_address, "http://", 7) != 0 &&
 		    strncmp(ks->vault_address, "https://", 8) != 0) {
+			/* not repeated: it might hold a password */
 			snprintf(err, errlen, "vault_address: expected an "
-			    "http:// or https:// URL, got '%s'",
-			    ks->vault_address);
+			    "http:// or https:// URL");
 			return -1;
 		}
 		if (ks->vault_key == NULL)

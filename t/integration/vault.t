@@ -17,7 +17,9 @@
 #    within the fetch; a value fetched before Vault was sealed is served
 #    stale, with a warning; a wrong password in Vault backs off (no second
 #    AUTH while it is unchanged) and is delivered once Vault has the
-#    right one and cache_ttl (2 s) has passed.
+#    right one and cache_ttl (2 s) has passed; a keysource naming another
+#    vault_address without a vault_token of its own is refused there and
+#    then (keysd's token goes only to keysd's Vault).
 # 4. Namespaces: X-Vault-Namespace from the keysource's vault_namespace,
 #    else from [keysd] vault_namespace.
 # Throughout: the Vault token never shows in petrel's log or the spool.
@@ -32,12 +34,12 @@ command -v smtp-source >/dev/null || skip_all "smtp-source (postfix) not install
 command -v saslpasswd2 >/dev/null || skip_all "sasl2-bin not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 60
+plan 62
 
 P=$(free_port)
 RELAY=127.0.0.60 CACHERELAY=127.0.0.61
 DOMAINS="good missing deleted destroyed forbidden nokey notstring slow
-sealed stale retry wrongpw nsspec nsconf"
+sealed stale retry wrongpw nsspec nsconf elsewhere"
 
 # --- certificates, DNS (cache.test has a listener of its own), Postfix, Vault
 make_ca testca && make_cert testca relay "$(mx_names $DOMAINS cache)"
@@ -129,6 +131,7 @@ local extra = {
   ['stale.test'] = { max_deliveries_per_connection = 1 },
   ['forbidden.test'] = { vault_token = 'hvs.not-the-token' },
   ['nsspec.test'] = { vault_namespace = 'ns1/team' },
+  ['elsewhere.test'] = { vault_address = 'ELSEWHERE_URL' },
 }
 
 kumo.on('get_egress_path_config', function(domain, source_name, site_name)
@@ -144,6 +147,8 @@ kumo.on('get_egress_path_config', function(domain, source_name, site_name)
   return kumo.make_egress_path(path)
 end)
 LUA
+# the same Vault spelt otherwise: not keysd's address as configured
+sed -i "s|ELSEWHERE_URL|${VAULT_URL/127.0.0.1/localhost}|" "$T/policy.lua"
 
 # --- 2: the cache ------------------------------------------------------------
 conf "$T/policy.lua" "cache_ttl = 5m"
@@ -184,6 +189,10 @@ deferred notstring 'not a string'
 ok $? "a value that is not a string: deferred, not a string"
 is "$(vlog forbidden | grep -c '"token": "bad"')" "$(vlog forbidden | wc -l)" \
     "the keysource's vault_token was sent for forbidden.test"
+send u@elsewhere.test elsewhere1
+deferred elsewhere "not keysd's Vault"
+ok $? "vault_address elsewhere, no vault_token: deferred, keysd's token is not sent there"
+is "$(vlog elsewhere | wc -l)" 0 "no request for it reached any Vault"
 
 send u@stale.test stale1
 wait_for 20 arrived stale1; ok $? "stale.test: delivered while Vault is up"
@@ -244,7 +253,7 @@ waiting() {	# waiting DOMAIN...: u@DOMAIN.test not delivered, in the spool
 		    return 1
 	done
 }
-waiting missing deleted destroyed forbidden nokey notstring slow sealed
+waiting missing deleted destroyed forbidden nokey notstring slow sealed elsewhere
 ok $? "the deferred messages are not delivered and wait in the spool"
 vault_ctl unseal
 wait_for 20 arrived sealed1 && wait_for 20 arrived slow1
