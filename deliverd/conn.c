@@ -145,6 +145,7 @@ conn_new(struct site *d, struct dtask *t)
 	c->site = d;
 	c->task = t;
 	c->txn.done = 1;
+	c->conn_token = 1;	/* site_kick took it, if there is a rate */
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconn++;
 	dd->nconn++;
@@ -262,6 +263,10 @@ conn_no_fd(struct conn *c)
 		TAILQ_INSERT_HEAD(&d->ready, t, entry);
 		d->nready++;
 	}
+	/* nothing was opened: the max_connection_rate token goes back */
+	if (c->conn_token)
+		rate_return(&d->conn_rate, &d->eg.max_connection_rate);
+	c->conn_token = 0;
 	deliverd_fd_shortage("socket");
 	conn_close(c);
 }
@@ -373,6 +378,7 @@ conn_connect(struct conn *c)
 		conn_advance(c, "socket for %s: %s", c->relay, strerror(errno));
 		return;
 	}
+	c->conn_token = 0;
 	c->bev = bufferevent_socket_new(dd->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL)

@@ -171,7 +171,7 @@ site_kick(struct site *s)
 {
 	struct dtask	*t;
 	struct conn	*c;
-	int		 limit = s->eg.connection_limit;
+	int		 limit = s->eg.connection_limit, starting;
 
 	if (s->cap > 0 && s->cap < limit)
 		limit = s->cap;
@@ -179,10 +179,27 @@ site_kick(struct site *s)
 		/* the transaction takes its token when it starts (client.c) */
 		if (!site_rate_ok(s, &s->msg_rate, &s->eg.max_message_rate, 0))
 			break;
-		TAILQ_FOREACH(c, &s->conns, entry)
+		starting = 0;
+		TAILQ_FOREACH(c, &s->conns, entry) {
 			if (c->state == C_IDLE)
 				break;
+			if (c->task != NULL && c->state < C_TRANSACTION)
+				starting++;
+		}
 		if (c == NULL && (s->nconn >= limit || dd->fd_pause))
+			break;
+		/*
+		 * A connection still being set up will take a message
+		 * token: open another only for a token nobody waits for,
+		 * else a message rate opens connection_limit connections
+		 * of which all but one go idle.
+		 */
+		if (c == NULL && starting >= rate_whole(&s->msg_rate,
+		    &s->eg.max_message_rate))
+			break;
+		/* no token: nothing else is closed to make room either */
+		if (c == NULL && !site_rate_ok(s, &s->conn_rate,
+		    &s->eg.max_connection_rate, 0))
 			break;
 		if (c == NULL && dd->nconn >= dd->maxconn &&
 		    !site_evict_idle(s)) {
@@ -193,16 +210,17 @@ site_kick(struct site *s)
 			}
 			break;
 		}
-		if (c == NULL && !site_rate_ok(s, &s->conn_rate,
-		    &s->eg.max_connection_rate, 1))
-			break;
 		t = TAILQ_FIRST(&s->ready);
 		TAILQ_REMOVE(&s->ready, t, entry);
 		s->nready--;
 		if (c != NULL)
 			conn_take(c, t);
-		else
+		else {
+			/* there is one (checked above): take it now */
+			(void)site_rate_ok(s, &s->conn_rate,
+			    &s->eg.max_connection_rate, 1);
 			conn_new(s, t);
+		}
 	}
 }
 

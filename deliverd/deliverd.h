@@ -85,6 +85,8 @@ struct conn {
 	char		 tls_version[16];	/* "TLSv1.3" */
 	char		 tls_cipher[64];
 	int		 deliveries;
+	int		 conn_token;	/* a max_connection_rate token taken
+					   for it, no socket made yet */
 	int		 need_rset;	/* the last transaction broke off */
 	int		 closing;	/* the server said 421 */
 	int		 in_read;	/* inside conn_read_cb: free later */
@@ -193,6 +195,8 @@ void	 deliverd_fd_shortage(const char *what);
 double	 rate_check(struct rate_bucket *, const struct egress_rate *,
 	    int take);
 int	 rate_full(struct rate_bucket *, const struct egress_rate *);
+int	 rate_whole(struct rate_bucket *, const struct egress_rate *);
+void	 rate_return(struct rate_bucket *, const struct egress_rate *);
 int	 site_rate_ok(struct site *, struct rate_bucket *,
 	    const struct egress_rate *, int take);
 void	 site_rate_init(struct site *);

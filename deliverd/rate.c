@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <time.h>
 
@@ -80,6 +81,27 @@ rate_full(struct rate_bucket *b, const struct egress_rate *r)
 		return 1;
 	rate_refill(b, r, rate_now());
 	return b->tokens >= rate_cap(r) - RATE_EPSILON;
+}
+
+/* Whole tokens in the bucket now; no rate: INT_MAX. */
+int
+rate_whole(struct rate_bucket *b, const struct egress_rate *r)
+{
+	if (r->n == 0 || r->period <= 0)
+		return INT_MAX;
+	rate_refill(b, r, rate_now());
+	return (int)floor(b->tokens + RATE_EPSILON);
+}
+
+/* A token taken and not used goes back (a socket could not be had). */
+void
+rate_return(struct rate_bucket *b, const struct egress_rate *r)
+{
+	if (r->n == 0 || r->period <= 0 || !b->primed)
+		return;
+	b->tokens += 1;
+	if (b->tokens > rate_cap(r))
+		b->tokens = rate_cap(r);
 }
 
 static void

@@ -2,11 +2,12 @@
 # max_message_rate and max_connection_rate (issue 9): token buckets per
 # site in deliverd, a burst of 1 unless max_burst says more.  At the
 # sink, "5/s" means no more than 5 transactions in any one second, and
-# every message arrives; "2/s" on connections means no more than 2 new
-# sessions in any one second.  Waiting for a token is no failure.
+# every message arrives, over one session (a message rate opens no
+# connection that could only wait); "2/s" on connections means no more
+# than 2 new sessions in any one second.  Waiting for a token is no failure.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/badpeer.sh"
-plan 9
+plan 10
 
 start_peer 127.0.0.63 ok msg && start_peer 127.0.0.64 ok conn
 ok $? "the next hops are up"
@@ -56,6 +57,8 @@ ok $([ "$most" -le 5 ]; echo $?) "no more than 5 transactions (MAIL) in any one 
 ok $("$PY" -c "import sys; sys.exit(not $span >= 3.6)"; echo $?) \
     "$N messages spread over at least 3.6 s (took $span s)"
 ok $(! logged "event=TransientFailure"; echo $?) "waiting for a token is not a failure"
+sessions=$(awk '$1 == "start"' "$T/peer-msg/events" | wc -l)
+is "$sessions" 1 "one session carried them: a connection being set up holds the only token, so no other is opened to go idle (connection_limit 4)"
 
 M=8
 pids=""
