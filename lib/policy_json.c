@@ -114,7 +114,7 @@ l_json_load(lua_State *L)
 }
 
 /*
- * Blank out each comma that only whitespace separates from a closing
+ * Blank out each comma after a value that only whitespace separates from a closing
  * } or ], outside strings.  The comma becomes a space, so the line
  * and column jansson reports for any other error stay true.
  */
@@ -123,21 +123,31 @@ drop_trailing_commas(char *s, size_t len)
 {
 	size_t	 i, j;
 	int	 instr = 0;
+	char	 prev = '\0';	/* the last byte outside white space */
 
 	for (i = 0; i < len; i++) {
 		if (instr) {
 			if (s[i] == '\\' && i + 1 < len)
 				i++;
-			else if (s[i] == '"')
+			else if (s[i] == '"') {
 				instr = 0;
+				prev = '"';
+			}
 			continue;
 		}
 		if (s[i] == '"') {
 			instr = 1;
 			continue;
 		}
-		if (s[i] != ',')
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
 			continue;
+		if (s[i] != ',' || prev == '\0' || prev == '[' || prev == '{' ||
+		    prev == ',') {
+			/* only a comma after a value may trail: "[,]" stays */
+			prev = s[i];
+			continue;
+		}
+		prev = s[i];
 		for (j = i + 1; j < len && (s[j] == ' ' || s[j] == '\t' ||
 		    s[j] == '\n' || s[j] == '\r'); j++)
 			;

@@ -273,8 +273,18 @@ function Loader:read_sources(file, label, v)
           'fields, got %s', file, slabel, typename(tbl)))
     else
       local params = {}
+      -- KumoMTA takes provider_source_selection_rate in a provider's
+      -- sources only (and petrel ignores it); anywhere else it is an
+      -- unknown key, reported by check_params
+      local provider = label:find('^%[provider%.') ~= nil
       for k, fv in pairs(tbl) do
-        if k ~= 'provider_source_selection_rate' then
+        if provider and k == 'provider_source_selection_rate' then
+          if type(fv) ~= 'string' then
+            self:fail(string.format('%s: %s: provider_source_selection_rate: ' ..
+                'expected a rate string ("N/period"), got %s', file, slabel,
+                typename(fv)))
+          end
+        else
           params[k] = fv
         end
       end
@@ -395,7 +405,13 @@ function Loader:add_file(file, data)
         self:fail(string.format('%s: [provider]: expected a table of ' ..
             'provider blocks, got %s', file, typename(v)))
       else
-        for pname, pv in pairs(v) do
+        -- by name, as the sections are: pairs() order changes from
+        -- one process to the next, and the last matching provider wins
+        local pnames = {}
+        for pname in pairs(v) do pnames[#pnames + 1] = pname end
+        table.sort(pnames, function(a, b) return tostring(a) < tostring(b) end)
+        for _, pname in ipairs(pnames) do
+          local pv = v[pname]
           local label = string.format('[provider.%s]', tostring(pname))
           local e = self:read_section(file, label, pv, PROVIDER_KEYS)
           if e then

@@ -336,6 +336,7 @@ parse_integer(struct toml_parser *P, const char *s, size_t n, int64_t *out)
 	uint64_t	 v = 0, limit = INT64_MAX;
 	int		 base = 10, neg = 0, h;
 	size_t		 i;
+	const char	*start = s;	/* errors point at the sign */
 
 	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o' ||
 	    s[1] == 'b')) {
@@ -359,7 +360,7 @@ parse_integer(struct toml_parser *P, const char *s, size_t n, int64_t *out)
 			continue;
 		h = hexval((unsigned char)s[i]);
 		if (v > (limit - h) / base)
-			return toml_error(P, s, "integer out of range");
+			return toml_error(P, start, "integer out of range");
 		v = v * base + h;
 	}
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;

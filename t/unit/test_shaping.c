@@ -259,8 +259,8 @@ Test(shaping, automation_and_sources_accepted)
 	data("{ \"default\": { \"connection_limit\": 10,\n"
 	    "    \"automation\": [ { \"regex\": \"4\\\\.7\\\\.1\",\n"
 	    "      \"action\": \"Suspend\", \"duration\": \"1h\" } ] },\n"
-	    "  \"s.test\": { \"sources\": { \"ip-1\": { \"connection_limit\": 2,\n"
-	    "    \"provider_source_selection_rate\": \"1/s\" } } } }\n");
+	    "  \"s.test\": { \"sources\": { \"ip-1\": { \"connection_limit\": 2"
+	    " } } } }\n");
 	load_ok();
 	cr_assert_eq(limit("s.test", "mx.s.test"), 10,
 	    "another source's settings are not petrel's");
@@ -326,6 +326,43 @@ Test(shaping, json_trailing_commas)
 	nfiles = 0;
 	data("[ 1, 2 ],\n");
 	load_bad("s1.json");
+	/* a comma that follows no value is no trailing comma */
+	nfiles = 0;
+	data("{ \"x.test\": { \"skip_hosts\": [ , ] } }\n");
+	load_bad("line 1, column");
+	nfiles = 0;
+	data("{ \"x.test\": { , } }\n");
+	load_bad("line 1, column");
+}
+
+/*
+ * provider_source_selection_rate belongs to a provider's sources; in a
+ * domain's sources it is an unknown key like any other.  Providers
+ * merge by name, the same in every process.
+ */
+Test(shaping, provider_keys_and_order)
+{
+	data("{ \"x.test\": { \"sources\": { \"unspecified\": "
+	    "{ \"provider_source_selection_rate\": \"5/s\" } } } }\n");
+	load_bad("provider_source_selection_rate");
+	nfiles = 0;
+	data("{ \"provider\": { \"a\": { \"match\": [ { \"DomainSuffix\": "
+	    "\".test\" } ], \"sources\": { \"unspecified\": "
+	    "{ \"provider_source_selection_rate\": 5 } } } } }\n");
+	load_bad("expected a rate string");
+	/* four providers match: the last by name wins, every time */
+	nfiles = 0;
+	data("{ \"provider\": {\n"
+	    "  \"p3\": { \"match\": [ { \"DomainSuffix\": \".test\" } ], "
+	    "\"connection_limit\": 3 },\n"
+	    "  \"p1\": { \"match\": [ { \"DomainSuffix\": \".test\" } ], "
+	    "\"connection_limit\": 1 },\n"
+	    "  \"p4\": { \"match\": [ { \"DomainSuffix\": \".test\" } ], "
+	    "\"connection_limit\": 4 },\n"
+	    "  \"p2\": { \"match\": [ { \"DomainSuffix\": \".test\" } ], "
+	    "\"connection_limit\": 2 } } }\n");
+	load_ok();
+	cr_assert_eq(limit("x.test", "mx.x.test"), 4);
 }
 
 Test(shaping, plain_string_password_is_a_path)
