@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,8 +14,39 @@
 #include "log.h"
 #include "wire.h"
 
+#define CHAN_EXIT_POLLS		20	/* of 100 ms: the wait at exit */
+
 static void	chan_read_cb(evutil_socket_t, short, void *);
 static void	chan_write_cb(evutil_socket_t, short, void *);
+
+/* every live channel, for chan_flush_all() */
+static struct chan	**chan_all;
+static size_t		  chan_nall, chan_allsize;
+
+/*
+ * At exit, what was sent on a channel still goes out: chan_send()
+ * only queues a frame, and a process that leaves its event loop right
+ * after it (deliverd reporting its last results on SIGTERM) would
+ * otherwise drop it, and the peer would take a finished delivery for
+ * an unfinished one and make it again.  Bounded, so a peer that does
+ * not read cannot hold the exit.
+ */
+static void
+chan_flush_all(void)
+{
+	struct pollfd	 pfd;
+	size_t		 i;
+	int		 polls = CHAN_EXIT_POLLS;
+
+	for (i = 0; i < chan_nall; i++) {
+		if (chan_all[i]->dead)
+			continue;
+		pfd.fd = chan_all[i]->ibuf.fd;
+		pfd.events = POLLOUT;
+		while (imsg_write(&chan_all[i]->ibuf) == 1 && polls-- > 0)
+			(void)poll(&pfd, 1, 100);
+	}
+}
 
 struct chan *
 chan_new(struct event_base *base, int fd, const char *name,
@@ -36,14 +68,30 @@ chan_new(struct event_base *base, int fd, const char *name,
 	if (c->rev == NULL || c->wev == NULL)
 		fatalx("event_new");
 	event_add(c->rev, NULL);
+	if (chan_allsize == 0)
+		atexit(chan_flush_all);
+	if (chan_nall == chan_allsize) {
+		chan_allsize = chan_allsize ? chan_allsize * 2 : 16;
+		if ((chan_all = reallocarray(chan_all, chan_allsize,
+		    sizeof(*chan_all))) == NULL)
+			fatal("reallocarray");
+	}
+	chan_all[chan_nall++] = c;
 	return c;
 }
 
 void
 chan_free(struct chan *c)
 {
+	size_t	 i;
+
 	if (c == NULL)
 		return;
+	for (i = 0; i < chan_nall; i++)
+		if (chan_all[i] == c) {
+			chan_all[i] = chan_all[--chan_nall];
+			break;
+		}
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->ibuf.fd);
@@ -118,7 +166,15 @@ chan_write_cb(evutil_socket_t fd, short ev, void *arg)
 	int		 r;
 
 	if ((r = imsg_write(&c->ibuf)) == -1) {
-		chan_fail(c, errno == EPIPE ? NULL : strerror(errno));
+		/*
+		 * The peer has gone, but what it sent before it went (the
+		 * last results of a deliverd that stopped) may still be
+		 * unread here: the read side closes the channel at EOF,
+		 * after those frames.
+		 */
+		if (errno == EPIPE)
+			return;
+		chan_fail(c, strerror(errno));
 		return;
 	}
 	if (r == 1)

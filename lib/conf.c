@@ -22,100 +22,101 @@
 #include "smtp.h"
 
 #define O(f)	offsetof(struct petrel_conf, f)
+#define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]) - 1)
 
 const struct conf_key conf_keys[] = {
-	{ "global", "hostname", CT_STRING, "", O(hostname),
+	{ "global", "hostname", CT_STRING, "", O(hostname), 0,
 	  "Name used in the SMTP banner, EHLO and Received headers; empty: the machine's host name." },
-	{ "global", "spool_dir", CT_PATH, "/var/spool/petrel", O(spool_dir),
+	{ "global", "spool_dir", CT_PATH, "/var/spool/petrel", O(spool_dir), CK_RESTART,
 	  "Queue directory, owned by the queued user." },
-	{ "global", "run_dir", CT_PATH, "/run/petrel", O(run_dir),
+	{ "global", "run_dir", CT_PATH, "/run/petrel", O(run_dir), CK_RESTART,
 	  "Directory for control.sock and petreld.pid." },
-	{ "global", "policy", CT_PATH, "/etc/petrel/policy.lua", O(policy),
+	{ "global", "policy", CT_PATH, "/etc/petrel/policy.lua", O(policy), 0,
 	  "Lua policy file, KumoMTA-compatible (petrel-policy(5)), read before the processes chroot. When not set and the default file is absent: no policy; a file named here must exist. Empty: no policy." },
-	{ "global", "privsep", CT_BOOL, "yes", O(privsep),
+	{ "global", "privsep", CT_BOOL, "yes", O(privsep), CK_RESTART,
 	  "Run each child as its own user, chrooted (smtpd, deliverd in their chroot, queued in spool_dir). no: every process stays the invoking user." },
-	{ "global", "syslog_facility", CT_FACILITY, "mail", O(syslog_facility),
+	{ "global", "syslog_facility", CT_FACILITY, "mail", O(syslog_facility), 0,
 	  "Syslog facility for all processes." },
-	{ "global", "syslog_socket", CT_PATH, "/dev/log", O(syslog_socket),
-	  "Datagram socket of the syslog daemon; empty: no syslog." },
+	{ "global", "syslog_socket", CT_PATH, "/dev/log", O(syslog_socket), 0,
+	  "Datagram socket of the syslog daemon; empty: no syslog. Each process connects to it before it chroots, so a reload that changes it (or the facility) restarts every process." },
 
-	{ "smtpd", "user", CT_STRING, "_petrel-smtpd", O(smtpd_user),
+	{ "smtpd", "user", CT_STRING, "_petrel-smtpd", O(smtpd_user), CK_RESTART,
 	  "User the SMTP server workers run as." },
-	{ "smtpd", "chroot", CT_PATH, "/var/empty", O(smtpd_chroot),
+	{ "smtpd", "chroot", CT_PATH, "/var/empty", O(smtpd_chroot), CK_RESTART,
 	  "Directory the SMTP server workers chroot into (created if missing)." },
-	{ "smtpd", "listen", CT_LISTEN, "0.0.0.0:25, [::]:25", O(smtpd_listen),
+	{ "smtpd", "listen", CT_LISTEN, "0.0.0.0:25, [::]:25", O(smtpd_listen), CK_RESTART,
 	  "Addresses to accept SMTP on: ADDR:PORT or [ADDR]:PORT, comma separated." },
-	{ "smtpd", "workers", CT_INT, "4", O(smtpd_workers),
+	{ "smtpd", "workers", CT_INT, "4", O(smtpd_workers), CK_RESTART,
 	  "Number of pre-forked SMTP server processes; each serves many sessions." },
-	{ "smtpd", "max_message_size", CT_SIZE, "35M", O(smtpd_max_message_size),
+	{ "smtpd", "max_message_size", CT_SIZE, "35M", O(smtpd_max_message_size), 0,
 	  "Largest message accepted (announced with SIZE); larger gets 552 5.3.4." },
-	{ "smtpd", "max_recipients", CT_INT, "1000", O(smtpd_max_recipients),
+	{ "smtpd", "max_recipients", CT_INT, "1000", O(smtpd_max_recipients), 0,
 	  "Recipients per message (at most 1000); more get 452 4.5.3." },
-	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions),
+	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions), 0,
 	  "Concurrent sessions per worker, at most half the open files budget "
 	  "(see Sessions); above it new clients get 421 4.3.2." },
-	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from),
+	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from), 0,
 	  "Networks allowed to relay (send to any recipient); others get 554 5.7.1." },
-	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout),
+	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout), 0,
 	  "Idle time allowed between client commands; then 421 4.4.2." },
-	{ "smtpd", "tls_certificate", CT_PATH, "", O(smtpd_tls_certificate),
+	{ "smtpd", "tls_certificate", CT_PATH, "", O(smtpd_tls_certificate), 0,
 	  "PEM certificate chain for STARTTLS; empty: STARTTLS not offered." },
-	{ "smtpd", "tls_private_key", CT_PATH, "", O(smtpd_tls_private_key),
+	{ "smtpd", "tls_private_key", CT_PATH, "", O(smtpd_tls_private_key), 0,
 	  "PEM private key for STARTTLS." },
 
-	{ "queued", "user", CT_STRING, "_petrel-queued", O(queued_user),
+	{ "queued", "user", CT_STRING, "_petrel-queued", O(queued_user), CK_RESTART,
 	  "User the queue manager runs as; owns spool_dir." },
-	{ "queued", "retry_interval", CT_DURATION, "20m", O(queued_retry_interval),
+	{ "queued", "retry_interval", CT_DURATION, "20m", O(queued_retry_interval), 0,
 	  "First retry delay after a temporary failure; doubles each attempt." },
-	{ "queued", "max_retry_interval", CT_DURATION, "8h", O(queued_max_retry_interval),
+	{ "queued", "max_retry_interval", CT_DURATION, "8h", O(queued_max_retry_interval), 0,
 	  "Upper bound of the retry delay." },
-	{ "queued", "max_age", CT_DURATION, "7d", O(queued_max_age),
+	{ "queued", "max_age", CT_DURATION, "7d", O(queued_max_age), 0,
 	  "Time after which an undeliverable message expires and is bounced." },
-	{ "queued", "relayhost", CT_STRING, "", O(queued_relayhost),
+	{ "queued", "relayhost", CT_STRING, "", O(queued_relayhost), 0,
 	  "Send all mail through this host instead of the recipients' MX: [ADDR], [ADDR]:PORT (connect directly) or a domain (its MX). Empty: deliver by MX. The policy's get_queue_config overrides it." },
 
-	{ "deliverd", "user", CT_STRING, "_petrel-deliverd", O(deliverd_user),
+	{ "deliverd", "user", CT_STRING, "_petrel-deliverd", O(deliverd_user), CK_RESTART,
 	  "User the SMTP client runs as." },
-	{ "deliverd", "workers", CT_INT, "1", O(deliverd_workers),
+	{ "deliverd", "workers", CT_INT, "1", O(deliverd_workers), CK_RESTART,
 	  "Number of SMTP client processes; each owns a share of the destinations." },
-	{ "deliverd", "chroot", CT_PATH, "/var/empty", O(deliverd_chroot),
+	{ "deliverd", "chroot", CT_PATH, "/var/empty", O(deliverd_chroot), CK_RESTART,
 	  "Directory the SMTP client processes chroot into." },
-	{ "deliverd", "smtp_port", CT_INT, "25", O(deliverd_smtp_port),
+	{ "deliverd", "smtp_port", CT_INT, "25", O(deliverd_smtp_port), 0,
 	  "Port of next hops found by MX or given without a port; the policy's smtp_port overrides it." },
-	{ "deliverd", "resolver", CT_RESOLVER, "system", O(deliverd_resolver),
+	{ "deliverd", "resolver", CT_RESOLVER, "system", O(deliverd_resolver), 0,
 	  "DNS server for MX/A/AAAA: system (/etc/resolv.conf) or HOST:PORT." },
-	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file),
+	{ "deliverd", "ca_file", CT_PATH, "/etc/ssl/certs/ca-certificates.crt", O(deliverd_ca_file), 0,
 	  "CA bundle used to verify next-hop certificates, read at start before the chroot; if it cannot be read that is logged and no certificate verifies." },
-	{ "deliverd", "data_timeout", CT_DURATION, "30s", O(deliverd_data_timeout),
+	{ "deliverd", "data_timeout", CT_DURATION, "30s", O(deliverd_data_timeout), 0,
 	  "Wait for the reply to DATA, and longest time no byte of the message text can be written to a slow next hop; then a TransientFailure. The default of KumoMTA's egress field data_timeout, which the policy may set per path." },
-	{ "deliverd", "data_dot_timeout", CT_DURATION, "60s", O(deliverd_data_dot_timeout),
+	{ "deliverd", "data_dot_timeout", CT_DURATION, "60s", O(deliverd_data_dot_timeout), 0,
 	  "Wait for the reply to the final dot, counted from when the whole message text has been written (not from its start). The default of KumoMTA's egress field data_dot_timeout, which the policy may set per path." },
 
-	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user),
+	{ "keysd", "user", CT_STRING, "_petrel-keysd", O(keysd_user), CK_RESTART,
 	  "User of the key server, the only reader of keysources." },
-	{ "keysd", "key_dirs", CT_LIST, "/etc/petrel/keys", O(keysd_key_dirs),
+	{ "keysd", "key_dirs", CT_LIST, "/etc/petrel/keys", O(keysd_key_dirs), 0,
 	  "Directories key files may be read from (comma separated). A key file must resolve (symbolic links and .. followed) to a path below one of them." },
-	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address),
+	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address), 0,
 	  "Vault base URL, used when a keysource has no vault_address; empty: $VAULT_ADDR." },
-	{ "keysd", "vault_token_file", CT_PATH, "", O(keysd_vault_token_file),
+	{ "keysd", "vault_token_file", CT_PATH, "", O(keysd_vault_token_file), 0,
 	  "File holding the Vault token, used when a keysource has no vault_token; read as the keysd user, again on reload. Empty: $VAULT_TOKEN." },
-	{ "keysd", "vault_ca_file", CT_PATH, "", O(keysd_vault_ca_file),
+	{ "keysd", "vault_ca_file", CT_PATH, "", O(keysd_vault_ca_file), 0,
 	  "CA bundle for Vault's certificate; empty: the system's." },
-	{ "keysd", "vault_allow", CT_LIST, "*", O(keysd_vault_allow),
+	{ "keysd", "vault_allow", CT_LIST, "*", O(keysd_vault_allow), 0,
 	  "Mount/path patterns keysd will read from Vault (comma separated, fnmatch(3): * also spans /)." },
-	{ "keysd", "vault_auth", CT_STRING, "token", O(keysd_vault_auth),
+	{ "keysd", "vault_auth", CT_STRING, "token", O(keysd_vault_auth), 0,
 	  "How keysd logs in to Vault; only token for now." },
-	{ "keysd", "vault_namespace", CT_STRING, "", O(keysd_vault_namespace),
+	{ "keysd", "vault_namespace", CT_STRING, "", O(keysd_vault_namespace), 0,
 	  "Vault namespace (X-Vault-Namespace), used when a keysource has no vault_namespace; empty: $VAULT_NAMESPACE." },
-	{ "keysd", "vault_connect_timeout", CT_DURATION, "5s", O(keysd_vault_connect_timeout),
+	{ "keysd", "vault_connect_timeout", CT_DURATION, "5s", O(keysd_vault_connect_timeout), 0,
 	  "Longest wait for a connection to Vault." },
-	{ "keysd", "vault_timeout", CT_DURATION, "10s", O(keysd_vault_timeout),
+	{ "keysd", "vault_timeout", CT_DURATION, "10s", O(keysd_vault_timeout), 0,
 	  "Longest time one Vault fetch may take in all, retries included; then Vault counts as down." },
-	{ "keysd", "cache_ttl", CT_DURATION, "5m", O(keysd_cache_ttl),
+	{ "keysd", "cache_ttl", CT_DURATION, "5m", O(keysd_cache_ttl), 0,
 	  "How long a fetched secret is reused; many connections asking at once cause one fetch. SIGHUP empties the cache." },
-	{ "keysd", "stale_ttl", CT_DURATION, "1h", O(keysd_stale_ttl),
+	{ "keysd", "stale_ttl", CT_DURATION, "1h", O(keysd_stale_ttl), 0,
 	  "How long (from when it was fetched) the last good secret is served while its source is down (unreachable, timing out, sealed, 5xx), with a warning each time; meanwhile Vault is asked again only after 10 s, doubling to 2 min. Not on an answer such as 403 or 404." },
-	{ NULL, NULL, 0, NULL, 0, NULL }
+	{ NULL, NULL, 0, NULL, 0, 0, NULL }
 };
 
 static const struct { const char *name; int value; } facilities[] = {
@@ -301,6 +302,22 @@ conf_set(struct petrel_conf *c, const struct conf_key *k, const char *value)
 	return "unknown type";
 }
 
+/*
+ * Remember a value set as text, the way conf_write() hands it to the
+ * children: a path as the absolute one it became, since they have no
+ * directory to resolve it against.
+ */
+static void
+conf_given(struct petrel_conf *c, int i, const char *value)
+{
+	const struct conf_key *k = &conf_keys[i];
+
+	free(c->given[i]);
+	if (k->type == CT_PATH)
+		value = *(char **)((char *)c + k->off);
+	c->given[i] = xstrdup(value);
+}
+
 static int
 conf_handler(void *user, const char *section, const char *name,
     const char *value)
@@ -364,6 +381,8 @@ conf_handler(void *user, const char *section, const char *name,
 	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
 		conf_error(p, p->lineno, "[%s] %s = %s: %s", section, name,
 		    value, err);
+	else
+		conf_given(p->conf, i, str_trim(v));
 	return 1;
 }
 
@@ -409,43 +428,27 @@ conf_defaults(struct petrel_conf *c)
 			fatalx("bad built-in default for %s", conf_keys[i].name);
 }
 
-int
-conf_load(struct petrel_conf *c, const char *file, char *errbuf,
-    size_t errlen)
+static void
+conf_init(struct petrel_conf *c, struct conf_parse *p, const char *file,
+    char *errbuf, size_t errlen)
 {
-	struct conf_parse	 p;
-	int			 r;
-
 	memset(c, 0, sizeof(*c));
-	memset(&p, 0, sizeof(p));
+	memset(p, 0, sizeof(*p));
 	errbuf[0] = '\0';
 	c->file = xstrdup(file);
+	c->given = xcalloc(CONF_NKEYS, sizeof(*c->given));
 	conf_defaults(c);
-	{
-		char	*rp, *slash;
+	p->conf = c;
+	p->last = -1;
+	p->file = file;
+	p->err = errbuf;
+	p->errlen = errlen;
+}
 
-		if ((rp = realpath(file, NULL)) != NULL) {
-			if ((slash = strrchr(rp, '/')) != NULL)
-				*(slash == rp ? slash + 1 : slash) = '\0';
-			c->basedir = rp;
-		}
-	}
-	p.conf = c;
-	p.last = -1;
-	p.file = file;
-	p.err = errbuf;
-	p.errlen = errlen;
-	if ((p.fp = fopen(file, "r")) == NULL) {
-		conf_error(&p, 0, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
-	fclose(p.fp);
-	if (r > 0)
-		conf_error(&p, r, "syntax error (expected [section] or key = value)");
-	else if (r < 0)
-		conf_error(&p, 0, "cannot parse (out of memory?)");
-
+/* What no single key can say: empty or missing values, pairs. */
+static int
+conf_check(struct petrel_conf *c, struct conf_parse *p)
+{
 	if (*c->hostname == '\0') {
 		char	 h[256];
 
@@ -456,39 +459,211 @@ conf_load(struct petrel_conf *c, const char *file, char *errbuf,
 		c->hostname = xstrdup(h);
 	}
 	if (*c->spool_dir == '\0')
-		conf_error(&p, 0, "[global] spool_dir: must not be empty");
+		conf_error(p, 0, "[global] spool_dir: must not be empty");
 	if (*c->run_dir == '\0')
-		conf_error(&p, 0, "[global] run_dir: must not be empty");
+		conf_error(p, 0, "[global] run_dir: must not be empty");
 	if (c->smtpd_nlisten == 0)
-		conf_error(&p, 0, "[smtpd] listen: at least one address needed");
+		conf_error(p, 0, "[smtpd] listen: at least one address needed");
 	if ((*c->smtpd_tls_certificate == '\0') !=
 	    (*c->smtpd_tls_private_key == '\0'))
-		conf_error(&p, 0, "[smtpd] tls_certificate and tls_private_key "
+		conf_error(p, 0, "[smtpd] tls_certificate and tls_private_key "
 		    "go together");
 	if (*c->queued_relayhost != '\0' &&
 	    smtp_parse_routing_domain(c->queued_relayhost) == -1)
-		conf_error(&p, 0, "[queued] relayhost = %s: must be "
+		conf_error(p, 0, "[queued] relayhost = %s: must be "
 		    "[ADDR], [ADDR]:PORT or a domain", c->queued_relayhost);
 	if (c->smtpd_max_recipients > 1000)
-		conf_error(&p, 0, "[smtpd] max_recipients: at most 1000 "
+		conf_error(p, 0, "[smtpd] max_recipients: at most 1000 "
 		    "(a message's envelope travels in one frame)");
 	if (c->deliverd_smtp_port > 65535)
-		conf_error(&p, 0, "[deliverd] smtp_port: must be a port number");
+		conf_error(p, 0, "[deliverd] smtp_port: must be a port number");
 	if (c->deliverd_data_timeout < 1 || c->deliverd_data_timeout > 86400)
-		conf_error(&p, 0, "[deliverd] data_timeout: from 1s to 1d");
+		conf_error(p, 0, "[deliverd] data_timeout: from 1s to 1d");
 	if (c->deliverd_data_dot_timeout < 1 ||
 	    c->deliverd_data_dot_timeout > 86400)
-		conf_error(&p, 0, "[deliverd] data_dot_timeout: from 1s to 1d");
+		conf_error(p, 0, "[deliverd] data_dot_timeout: from 1s to 1d");
 	if (c->keysd_vault_connect_timeout < 1 ||
 	    c->keysd_vault_connect_timeout > 3600)
-		conf_error(&p, 0, "[keysd] vault_connect_timeout: from 1s "
+		conf_error(p, 0, "[keysd] vault_connect_timeout: from 1s "
 		    "to 1h");
 	if (c->keysd_vault_timeout < 1 || c->keysd_vault_timeout > 3600)
-		conf_error(&p, 0, "[keysd] vault_timeout: from 1s to 1h");
+		conf_error(p, 0, "[keysd] vault_timeout: from 1s to 1h");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)
-		conf_error(&p, 0, "[queued] max_retry_interval is shorter than "
+		conf_error(p, 0, "[queued] max_retry_interval is shorter than "
 		    "retry_interval");
-	return p.nerr ? -1 : 0;
+	return p->nerr ? -1 : 0;
+}
+
+int
+conf_load(struct petrel_conf *c, const char *file, char *errbuf,
+    size_t errlen)
+{
+	struct conf_parse	 p;
+	char			*rp, *slash;
+	int			 r;
+
+	conf_init(c, &p, file, errbuf, errlen);
+	if ((rp = realpath(file, NULL)) != NULL) {
+		if ((slash = strrchr(rp, '/')) != NULL)
+			*(slash == rp ? slash + 1 : slash) = '\0';
+		c->basedir = rp;
+	}
+	if ((p.fp = fopen(file, "r")) == NULL) {
+		conf_error(&p, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	fclose(p.fp);
+	if (r > 0)
+		conf_error(&p, r, "syntax error (expected [section] or key = value)");
+	else if (r < 0)
+		conf_error(&p, 0, "cannot parse (out of memory?)");
+	return conf_check(c, &p);
+}
+
+/*
+ * The configuration petreld runs with, as conf_write() wrote it, from
+ * the sealed memory file it hands each child: the child runs with what
+ * petreld checked and kept (a reload keeps the CK_RESTART keys), not
+ * with whatever the file says by the time it starts.  FILE is only
+ * named in messages.  pread: the children share the file offset.
+ */
+int
+conf_load_fd(struct petrel_conf *c, const char *file, int fd, char *errbuf,
+    size_t errlen)
+{
+	struct conf_parse	 p;
+	char			*buf = NULL, *line, *next, *eq, *dot;
+	size_t			 len = 0, size = 0;
+	ssize_t			 n;
+	const char		*err;
+	int			 i, lineno = 0;
+
+	conf_init(c, &p, file, errbuf, errlen);
+	for (;;) {
+		if (size - len < 4096) {
+			if ((buf = reallocarray(buf, 1, size += 16384)) == NULL)
+				fatal("conf_load_fd");
+		}
+		if ((n = pread(fd, buf + len, size - len - 1, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			conf_error(&p, 0, "cannot read the configuration from "
+			    "petreld: %s", strerror(errno));
+			free(buf);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((eq = strchr(line, '=')) == NULL ||
+		    (dot = memchr(line, '.', eq - line)) == NULL) {
+			conf_error(&p, 0, "garbled configuration from petreld "
+			    "(line %d)", lineno);
+			continue;
+		}
+		*dot = *eq = '\0';
+		for (i = 0; conf_keys[i].name != NULL; i++)
+			if (strcmp(conf_keys[i].section, line) == 0 &&
+			    strcmp(conf_keys[i].name, dot + 1) == 0)
+				break;
+		if (conf_keys[i].name == NULL) {
+			conf_error(&p, 0, "[%s] unknown key '%s' (from petreld)",
+			    line, dot + 1);
+			continue;
+		}
+		if (conf_keys[i].off == O(policy))
+			c->policy_given = 1;
+		if ((err = conf_set(c, &conf_keys[i], eq + 1)) != NULL)
+			conf_error(&p, 0, "[%s] %s = %s: %s", line, dot + 1,
+			    eq + 1, err);
+		else
+			conf_given(c, i, eq + 1);
+	}
+	free(buf);
+	return conf_check(c, &p);
+}
+
+/*
+ * The keys set, one "section.name=value" a line, for conf_load_fd().
+ * A value never holds a newline: inih ends it there.
+ */
+int
+conf_write(const struct petrel_conf *c, FILE *fp)
+{
+	int	 i;
+
+	for (i = 0; conf_keys[i].name != NULL; i++)
+		if (c->given[i] != NULL)
+			fprintf(fp, "%s.%s=%s\n", conf_keys[i].section,
+			    conf_keys[i].name, c->given[i]);
+	return ferror(fp) ? -1 : 0;
+}
+
+/* Key i's value as set or by default, for messages. */
+const char *
+conf_key_text(const struct petrel_conf *c, int i)
+{
+	return c->given[i] != NULL ? c->given[i] : conf_keys[i].def;
+}
+
+/* 1 when key i has the same value in both (however it was written). */
+int
+conf_key_equal(const struct petrel_conf *a, const struct petrel_conf *b,
+    int i)
+{
+	const struct conf_key *k = &conf_keys[i];
+	const void	*fa = (const char *)a + k->off;
+	const void	*fb = (const char *)b + k->off;
+	int		 j;
+
+	switch (k->type) {
+	case CT_STRING:
+	case CT_LIST:
+	case CT_PATH:
+	case CT_RESOLVER:
+		return strcmp(*(char * const *)fa, *(char * const *)fb) == 0;
+	case CT_BOOL:
+	case CT_INT:
+	case CT_FACILITY:
+		return *(const int *)fa == *(const int *)fb;
+	case CT_SIZE:
+		return *(const uint64_t *)fa == *(const uint64_t *)fb;
+	case CT_DURATION:
+		return *(const int64_t *)fa == *(const int64_t *)fb;
+	case CT_LISTEN:
+		/* parse_hostport() zeroes each address first */
+		if (a->smtpd_nlisten != b->smtpd_nlisten)
+			return 0;
+		for (j = 0; j < a->smtpd_nlisten; j++)
+			if (a->smtpd_listen_len[j] != b->smtpd_listen_len[j] ||
+			    memcmp(&a->smtpd_listen[j], &b->smtpd_listen[j],
+			    a->smtpd_listen_len[j]) != 0)
+				return 0;
+		return 1;
+	case CT_NETS:
+		return a->smtpd_nrelay_from == b->smtpd_nrelay_from &&
+		    memcmp(a->smtpd_relay_from, b->smtpd_relay_from,
+		    a->smtpd_nrelay_from * sizeof(a->smtpd_relay_from[0])) == 0;
+	}
+	return 0;
+}
+
+/* Key i of c takes its value from old (a reload keeping a CK_RESTART key). */
+int
+conf_keep(struct petrel_conf *c, const struct petrel_conf *old, int i)
+{
+	if (conf_set(c, &conf_keys[i], conf_key_text(old, i)) != NULL)
+		return -1;
+	free(c->given[i]);
+	c->given[i] = old->given[i] != NULL ? xstrdup(old->given[i]) : NULL;
+	return 0;
 }
 
 void
@@ -502,6 +677,10 @@ conf_free(struct petrel_conf *c)
 		    conf_keys[i].type == CT_PATH ||
 		    conf_keys[i].type == CT_RESOLVER)
 			free(*(char **)((char *)c + conf_keys[i].off));
+	if (c->given != NULL)
+		for (i = 0; i < (int)CONF_NKEYS; i++)
+			free(c->given[i]);
+	free(c->given);
 	free(c->file);
 	free(c->basedir);
 	memset(c, 0, sizeof(*c));
@@ -529,6 +708,9 @@ conf_print_man(void)
 			printf("Default:\n.Ql %s .\n", k->def);
 		else
 			printf("Default: empty.\n");
+		if (k->flags & CK_RESTART)
+			printf("A reload keeps the running value; only a "
+			    "restart of\n.Xr petreld 8\nchanges it.\n");
 	}
 	printf(".El\n");
 }

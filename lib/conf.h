@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -19,6 +20,9 @@
 struct petrel_conf {
 	char		*file;
 	char		*basedir;	/* relative paths start here */
+	char		**given;	/* by conf_keys index: the value set, as
+					   text (paths made absolute); NULL:
+					   the default */
 
 	/* [global] */
 	char		*hostname;
@@ -98,14 +102,29 @@ struct conf_key {
 	enum conf_type	 type;
 	const char	*def;
 	size_t		 off;
+	int		 flags;
 	const char	*help;
 };
+
+/*
+ * A reload keeps the running value: petreld bound, created or chose
+ * these before the children started (sockets, users, directories, the
+ * channel graph), so only a restart can change them.
+ */
+#define CK_RESTART	0x01
 
 extern const struct conf_key conf_keys[];
 
 /* errors are appended to errbuf, one "file:line: ..." per line */
 int	 conf_load(struct petrel_conf *, const char *file, char *errbuf,
 	    size_t errlen);
+int	 conf_load_fd(struct petrel_conf *, const char *file, int fd,
+	    char *errbuf, size_t errlen);
+int	 conf_write(const struct petrel_conf *, FILE *);
+int	 conf_key_equal(const struct petrel_conf *, const struct petrel_conf *,
+	    int);
+const char *conf_key_text(const struct petrel_conf *, int);
+int	 conf_keep(struct petrel_conf *, const struct petrel_conf *, int);
 void	 conf_free(struct petrel_conf *);
 void	 conf_print_man(void);
 const char *conf_type_name(enum conf_type);

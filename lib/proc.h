@@ -4,7 +4,9 @@
  * petreld re-executes itself for each child ("petreld -x smtpd -i 0
  * ..."), so every child starts with a fresh address space.  The child
  * finds its channel to the parent on PROC_MASTER_FD and, for smtpd,
- * the listening sockets from PROC_LISTEN_FD on.
+ * the listening sockets from PROC_LISTEN_FD on, and the configuration
+ * petreld checked on PROC_CONF_FD (petreld -C), so that it never runs
+ * with a file edited since, or with a key a reload had to keep.
  */
 #ifndef PETREL_PROC_H
 #define PETREL_PROC_H
@@ -13,6 +15,8 @@
 
 #define PROC_MASTER_FD	3
 #define PROC_LISTEN_FD	4
+/* the configuration petreld runs with (conf_load_fd()), past the listeners */
+#define PROC_CONF_FD	(PROC_LISTEN_FD + CONF_MAX_LISTEN)
 
 struct proc_args {
 	const char	*name;		/* "smtpd", "queued" */

@@ -81,14 +81,20 @@ port_open() {	# port_open HOST PORT
 	"$PY" -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$1" "$2"
 }
 
-# A private rsyslogd on $T/log.sock writing mail.* to $T/maillog.
+# A private rsyslogd on $T/log.sock writing mail.* to $T/maillog, and
+# every line of any facility to $T/syslog.tagged as "FACILITY PROGRAM
+# TAG MESSAGE" (PROGRAM with its slash: petrel/queued).
 start_syslog() {
 	command -v rsyslogd >/dev/null || return 1
 	cat >"$T/rsyslog.conf" <<RS
+global(parser.permitSlashInProgramname="on")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="$T/log.sock" CreatePath="on")
 \$WorkDirectory $T
+template(name="tagged" type="string"
+    string="%syslogfacility-text% %programname% %syslogtag%%msg%\n")
 mail.*	$T/maillog
+*.*	action(type="omfile" file="$T/syslog.tagged" template="tagged")
 RS
 	: >"$T/maillog"
 	rsyslogd -n -f "$T/rsyslog.conf" -i "$T/rsyslog.pid" >"$T/rsyslog.out" 2>&1 &
