@@ -44,6 +44,7 @@
 #include "keys.h"
 #include "keysource.h"
 #include "secret.h"
+#include "trace.h"
 #include "util.h"
 #include "wire.h"
 #include "wirecodec.h"
@@ -153,6 +154,8 @@ conn_send_secret(struct conn *c, const char *prefix, const void *in,
 	size_t		 plen = strlen(prefix), n, size;
 	unsigned char	*buf;
 
+	/* the tracer sees what comes before the credential, and masks */
+	TRACE_SENT(c, prefix, 1);
 	size = plen + 4 * ((inlen + 2) / 3) + 3;
 	buf = secret_alloc(size);
 	memcpy(buf, prefix, plen);

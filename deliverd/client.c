@@ -47,6 +47,7 @@
 #include "conn.h"
 #include "smtp.h"
 #include "tls.h"
+#include "trace.h"
 #include "util.h"
 #include "wire.h"
 
@@ -218,6 +219,8 @@ conn_send_body(struct conn *c)
 	if (seg != NULL)
 		evbuffer_file_segment_free(seg);	/* the buffer holds it */
 	evbuffer_add(out, ".\r\n", 3);
+	/* never the text itself: only how much of it went */
+	TRACE_EVENT(c, "message text: %lld bytes", (long long)st.st_size);
 	return 0;
 }
 
@@ -286,6 +289,8 @@ conn_send_next(struct conn *c)
 			/* RFC 2920: nobody to send to; end the empty text */
 			evbuffer_add(bufferevent_get_output(c->bev), ".\r\n",
 			    3);
+			TRACE_EVENT(c, "message text: none (no recipient "
+			    "accepted), a lone dot");
 			break;
 		case TXN_NONE:
 			break;
@@ -431,6 +436,7 @@ conn_tls_start(struct conn *c)
 	c->state = C_TLS;
 	bufferevent_setcb(tb, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	conn_timeout(c, c->site->eg.starttls_timeout);
+	TRACE_EVENT(c, "TLS handshake");
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -456,6 +462,9 @@ conn_tls_done(struct conn *c)
 	    c->tls_version, c->tls_cipher, c->tls_verified ? "ok" : "failed",
 	    *why ? " reason=\"" : "", log_quote(why, q2, sizeof(q2)),
 	    *why ? "\"" : "");
+	TRACE_EVENT(c, "TLS established: %s %s, certificate %s%s%s",
+	    c->tls_version, c->tls_cipher, c->tls_verified ? "verified" :
+	    "not verified", *why ? ": " : "", why);
 	if (!c->tls_verified && conn_tls_verify(c)) {
 		conn_advance(c, "4.7.5 TLS with %s: certificate verify "
 		    "failed: %s", c->relay, why);
@@ -632,6 +641,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 */
 	c->in_read = 1;
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+		TRACE_RECEIVED(c, line);
 		r = smtp_reply_add(&c->reply, line, &text);
 		if (r == SMTP_REPLY_BAD) {
 			strlcpy(bad, line, sizeof(bad));

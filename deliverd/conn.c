@@ -40,10 +40,12 @@
 #include "conn.h"
 #include "smtp.h"
 #include "tls.h"
+#include "trace.h"
 #include "util.h"
 #include "wire.h"
 
 static void	conn_connect(struct conn *);
+static uint32_t	conn_serial;	/* numbers connections for traces */
 
 void
 conn_send(struct conn *c, const char *fmt, ...)
@@ -53,6 +55,11 @@ conn_send(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	smtp_vline(bufferevent_get_output(c->bev), fmt, ap);
 	va_end(ap);
+	if (trace_active) {
+		va_start(ap, fmt);
+		trace_vsent(c, fmt, ap);
+		va_end(ap);
+	}
 }
 
 void
@@ -68,6 +75,7 @@ conn_close(struct conn *c)
 {
 	struct site	*d = c->site;
 
+	TRACE_EVENT(c, "closed");
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconn--;
 	dd->nconn--;
@@ -106,6 +114,7 @@ conn_fail(struct conn *c)
 {
 	struct dtask	*t = c->task;
 
+	TRACE_EVENT(c, "error: %s", c->last_error);
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
@@ -144,6 +153,7 @@ conn_new(struct site *d, struct dtask *t)
 	c = xcalloc(1, sizeof(*c));
 	c->site = d;
 	c->task = t;
+	c->serial = ++conn_serial;
 	c->txn.done = 1;
 	c->conn_token = 1;	/* site_kick took it, if there is a rate */
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
@@ -194,6 +204,7 @@ conn_exhausted(struct conn *c)
 		return;
 	}
 	log_info("site=%s event=Unreachable reason=\"%s\"", q1, q2);
+	TRACE_EVENT(c, "no host left: %s", why);
 	if (t != NULL)
 		task_fail_all(t, RCPT_TEMPFAIL, why, "");
 	while ((t = TAILQ_FIRST(&d->ready)) != NULL) {
@@ -217,6 +228,7 @@ conn_retry(struct conn *c, int next)
 	log_debug("site=%s relay=%s: reason=\"%s\"",
 	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
 	    log_quote(c->last_error, q2, sizeof(q2)));
+	TRACE_EVENT(c, "error: %s", c->last_error);
 	if (c->task == NULL) {
 		/* an idle connection went bad: nothing to carry elsewhere */
 		conn_close(c);
@@ -291,6 +303,7 @@ conn_skip_host(struct conn *c)
 	log_info("site=%s host=%s: skipped: reason=\"%s\"",
 	    log_quote(c->site->name, q1, sizeof(q1)), c->auth_host,
 	    log_quote(c->last_error, q2, sizeof(q2)));
+	TRACE_EVENT(c, "skipped: %s", c->last_error);
 	c->host++;
 	c->addr = 0;
 	conn_connect(c);
@@ -387,6 +400,7 @@ conn_connect(struct conn *c)
 	    c);
 	conn_timeout(c, c->site->eg.connect_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TRACE_EVENT(c, "connecting");
 	if (bufferevent_socket_connect(c->bev, sa, h->addrlens[c->addr]) == -1)
 		conn_advance(c, "connect to %s: %s", c->relay,
 		    strerror(errno));
@@ -402,9 +416,11 @@ void
 conn_say_quit(struct conn *c)
 {
 	if (c->bev != NULL && !c->tls && c->state != C_TLS &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		(void)send(bufferevent_getfd(c->bev), "QUIT\r\n", 6,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		TRACE_SENT(c, "QUIT", 0);
+	}
 }
 
 /* Close at once: for room within the descriptor budget. */
@@ -483,6 +499,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &on, sizeof(on));
+		TRACE_EVENT(c, "connected");
 		if (c->implicit_tls) {
 			conn_tls_start(c);
 			return;

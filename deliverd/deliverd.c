@@ -63,6 +63,7 @@ task_free(struct dtask *t)
 	free(t->rcpts);
 	free(t->response);
 	free(t->status);
+	free(t->domain);
 	free(t->from);
 	free(t);
 	dd->ntasks--;
@@ -579,7 +580,7 @@ deliverd_task(struct imsg *im)
 	for (p = dom; *p; p++)
 		*p = tolower((unsigned char)*p);
 	d = dest_get(dom);
-	free(dom);
+	t->domain = dom;
 	TAILQ_INSERT_TAIL(&d->pending, t, entry);
 	d->npending++;
 	dest_kick(d);
@@ -592,6 +593,8 @@ deliverd_imsg_queue(struct chan *c, struct imsg *im)
 	switch (im->hdr.type) {
 	case IMSG_QUEUED_DELIVER:
 		return deliverd_task(im);
+	case IMSG_QUEUED_CTL_DELIVERD:
+		return ctl_imsg(im);
 	}
 	log_warnx("queued: unexpected message type %u", im->hdr.type);
 	return -1;
@@ -635,6 +638,7 @@ deliverd_queue_closed(struct chan *c)
 		return;
 	dd->queue = NULL;
 	dd->queue_gen++;
+	ctl_queue_closed();
 	proc_peer_lost(dd->master, c, PEER_QUEUED, 0);
 	deliverd_drop_stale();
 }

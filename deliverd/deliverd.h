@@ -20,6 +20,7 @@
 #include "egress.h"
 #include "envelope.h"
 #include "smtp.h"
+#include "trace.h"
 #include "txn.h"
 
 
@@ -29,6 +30,7 @@ struct dtask {
 	uint32_t	 id;
 	uint64_t	 gen;		/* of the queued channel it came on */
 	char		 msgid[MSGID_LEN + 1];
+	char		*domain;	/* its routing domain, for traces */
 	char		*from;
 	int		 body8;		/* BODY=8BITMIME at the next hop */
 	int		 smtputf8;	/* needs SMTPUTF8 at the next hop */
@@ -95,6 +97,11 @@ struct conn {
 	struct txn	 txn;		/* of the task, in C_TRANSACTION */
 	struct smtp_reply reply;	/* the reply being read */
 	char		 last_error[512];
+	/* petrelctl trace (trace.c): the connection's number, what its
+	   dialogue may show, the routing domain of its last task */
+	uint32_t	 serial;
+	struct trace_mask tmask;
+	char		 trace_domain[DNS_KEY_MAX];
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -190,6 +197,10 @@ void	 task_fail_all(struct dtask *, int status, const char *why,
 void	 deliverd_maybe_exit(void);
 void	 deliverd_conn_closed(void);
 void	 deliverd_fd_shortage(const char *what);
+
+/* ctl.c: petrelctl's requests, from queued */
+int	 ctl_imsg(struct imsg *);
+void	 ctl_queue_closed(void);
 
 /* rate.c */
 double	 rate_check(struct rate_bucket *, const struct egress_rate *,

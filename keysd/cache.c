@@ -64,6 +64,7 @@ static struct centry_list by_age = TAILQ_HEAD_INITIALIZER(by_age);
 static struct centry_list orphans = TAILQ_HEAD_INITIALIZER(orphans);
 static size_t	 nentries;
 static struct event *gc_ev;
+static uint64_t	 hits, misses, stale_served;
 
 static int
 centry_cmp(struct centry *a, struct centry *b)
@@ -170,6 +171,7 @@ answer_stale(struct centry *e, const struct kwaiter *w)
 	char	 who[64], q[1024];
 	time_t	 now = now_mono();
 
+	stale_served++;
 	log_warnx("%s: serving the value of %s fetched %lld s ago "
 	    "(stale_ttl %lld s): %s%s", keysd_who(w, who, sizeof(who)),
 	    e->what, (long long)(now - e->fetched),
@@ -294,9 +296,11 @@ cache_request(const struct keysource *ks, const struct kwaiter *req)
 		secret_free(key.key, key.keylen + 1);
 		if (!e->inflight && e->value != NULL &&
 		    now_mono() - e->fetched < keysd_conf->keysd_cache_ttl) {
+			hits++;
 			answer_ok(e, req, "from the cache");
 			return;
 		}
+		misses++;
 		if (!e->inflight && e->value != NULL &&
 		    now_mono() < e->hold_until &&
 		    now_mono() - e->fetched <= keysd_conf->keysd_stale_ttl) {
@@ -304,6 +308,7 @@ cache_request(const struct keysource *ks, const struct kwaiter *req)
 			return;
 		}
 	} else {
+		misses++;
 		if (nentries >= CACHE_MAX)
 			cache_evict();
 		e = xcalloc(1, sizeof(*e));
@@ -371,6 +376,15 @@ cache_init(struct event_base *base)
 
 	gc_ev = evtimer_new(base, cache_gc, NULL);
 	evtimer_add(gc_ev, &tv);
+}
+
+void
+cache_stats(struct keysd_stats *st)
+{
+	st->cache_entries = nentries;
+	st->cache_hits = hits;
+	st->cache_misses = misses;
+	st->stale_served = stale_served;
 }
 
 /* At exit, after the fetchers are gone: nothing is answered. */

@@ -22,6 +22,8 @@
 #include "keysd.h"
 #include "util.h"
 
+static uint64_t	 reads, refused;	/* petrelctl stats */
+
 /* Is the real path rp strictly below the real directory dir? */
 static int
 path_below(const char *rp, const char *dir)
@@ -60,6 +62,7 @@ file_resolve(const char *path, const char *key_dirs, char *err,
 	free(dirs);
 	if (ok)
 		return rp;
+	refused++;
 	if (strcmp(rp, path) != 0)
 		snprintf(err, errlen, "key file %s (really %s) is outside "
 		    "key_dirs (%s): refused", path, rp, key_dirs);
@@ -154,6 +157,7 @@ file_read_key(const char *path, const char *key_dirs, char **value,
 	*len = 0;
 	if ((rp = file_resolve(path, key_dirs, err, errlen)) == NULL)
 		return -1;
+	reads++;
 	r = file_read_secret("key file", rp, 1, value, len, err, errlen);
 	if (r == -1 && strcmp(rp, path) != 0) {
 		/* name the file as the keysource did */
@@ -164,4 +168,12 @@ file_read_key(const char *path, const char *key_dirs, char **value,
 	}
 	free(rp);
 	return r;
+}
+
+/* Key files read, and refused for lying outside key_dirs. */
+void
+file_stats(struct keysd_stats *st)
+{
+	st->file_reads = reads;
+	st->refused += refused;
 }

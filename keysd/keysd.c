@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -47,6 +48,7 @@ static struct worker {
 } **workers;			/* each allocated once: the name stays */
 static int	 nworkers;
 static uint8_t	 hmac_key[32];
+static uint64_t	 refused;	/* bad specs, vault_allow: for stats */
 
 const char *
 keysd_who(const struct kwaiter *w, char *buf, size_t len)
@@ -159,6 +161,7 @@ keysd_request(int j, struct imsg *im)
 	w.pid = im->hdr.pid;
 	w.want = req.want;
 	if (req.ks == NULL) {
+		refused++;
 		snprintf(msg, sizeof(msg), "bad keysource: %s", err);
 		log_warnx("%s: %s", keysd_who(&w, who, sizeof(who)),
 		    log_quote(msg, err, sizeof(err)));
@@ -167,6 +170,7 @@ keysd_request(int j, struct imsg *im)
 	}
 	if (req.ks->kind == KS_VAULT &&
 	    keysd_vault_refused(req.ks, msg, sizeof(msg)) == -1) {
+		refused++;
 		log_warnx("%s: %s", keysd_who(&w, who, sizeof(who)),
 		    log_quote(msg, err, sizeof(err)));
 		keysd_answer(&w, NULL, NULL, msg);
@@ -231,6 +235,54 @@ keysd_worker_new(struct imsg *im)
 	return 0;
 }
 
+/*
+ * petrelctl stats, through petreld: counters only, never what is
+ * cached.  Any other command is a usage error.
+ */
+static int
+keysd_ctl(struct imsg *im)
+{
+	struct keysd_stats st;
+	struct mreader	 r;
+	struct mbuf	 m;
+	const char	*cmd;
+	json_t		*j = NULL;
+	char		*doc = NULL;
+	int		 code = CTL_EXIT_OK;
+
+	m_reader(&r, im);
+	if (m_get_string(&r, &cmd) == -1 || m_end(&r) == -1)
+		return -1;
+	if (strcmp(cmd, "stats") == 0) {
+		memset(&st, 0, sizeof(st));
+		st.refused = refused;
+		cache_stats(&st);
+		vault_stats(&st);
+		file_stats(&st);
+		j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		    "cache_entries", (json_int_t)st.cache_entries,
+		    "cache_hits", (json_int_t)st.cache_hits,
+		    "cache_misses", (json_int_t)st.cache_misses,
+		    "vault_requests", (json_int_t)st.vault_requests,
+		    "vault_errors", (json_int_t)st.vault_errors,
+		    "stale_served", (json_int_t)st.stale_served,
+		    "refused", (json_int_t)st.refused,
+		    "file_reads", (json_int_t)st.file_reads);
+		if (j == NULL || (doc = json_dumps(j, JSON_COMPACT)) == NULL)
+			fatalx("keysd: stats: json");
+	} else
+		code = CTL_EXIT_USAGE;
+	m_create(&m, IMSG_KEYSD_CTL_REPLY, im->hdr.peerid, -1);
+	m_add_u8(&m, code);
+	m_add_string(&m, doc != NULL ? doc : "");
+	m_add_string(&m, code == CTL_EXIT_OK ? "" :
+	    "keysd: unknown request (only \"stats\")");
+	chan_send(master, &m);
+	free(doc);
+	json_decref(j);
+	return 0;
+}
+
 static void
 keysd_stop(void)
 {
@@ -254,6 +306,8 @@ keysd_imsg(struct chan *c, struct imsg *im)
 	case IMSG_MASTER_SHUTDOWN:
 		keysd_stop();
 		return 0;
+	case IMSG_MASTER_CTL:
+		return keysd_ctl(im);
 	}
 	log_warnx("master: unexpected message type %u", im->hdr.type);
 	return -1;

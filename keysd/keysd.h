@@ -46,6 +46,21 @@ struct kwaiter {
 };
 TAILQ_HEAD(kwaiter_list, kwaiter);
 
+/*
+ * petrelctl stats: counted where they happen, since keysd started
+ * (a flush empties the cache, not the counters).
+ */
+struct keysd_stats {
+	uint64_t	 cache_entries;	/* specs cached now */
+	uint64_t	 cache_hits;	/* answered from a fresh value */
+	uint64_t	 cache_misses;	/* any other request */
+	uint64_t	 vault_requests;	/* HTTP requests, retries too */
+	uint64_t	 vault_errors;	/* Vault fetches that failed */
+	uint64_t	 stale_served;	/* answers with a stale value */
+	uint64_t	 refused;	/* vault_allow, key_dirs, bad specs */
+	uint64_t	 file_reads;	/* key files opened to read */
+};
+
 /* keysd.c */
 extern struct petrel_conf *keysd_conf;
 void	 keysd_answer(const struct kwaiter *, const char *secret,
@@ -61,6 +76,7 @@ typedef void	(*fetch_done_fn)(void *arg, enum key_result, char *value,
 		    size_t len, const char *why);
 size_t	 cache_flush(void);
 void	 cache_shutdown(void);
+void	 cache_stats(struct keysd_stats *);
 
 /* file.c */
 int	 file_read_key(const char *path, const char *key_dirs, char **value,
@@ -69,12 +85,14 @@ char	*file_resolve(const char *path, const char *key_dirs, char *err,
 	    size_t errlen);
 int	 file_read_secret(const char *what, const char *path, int nofollow,
 	    char **value, size_t *len, char *err, size_t errlen);
+void	 file_stats(struct keysd_stats *);
 
 /* vault.c */
 void	 vault_init(struct event_base *, struct petrel_conf *);
 void	 vault_read_token(void);
 void	 vault_fetch(const struct keysource *, fetch_done_fn, void *arg);
 void	 vault_shutdown(void);
+void	 vault_stats(struct keysd_stats *);
 
 /* vaultparse.c: no I/O, so it can be tested and fuzzed on its own */
 enum vault_class {

@@ -72,6 +72,7 @@ static struct {
 	char		*env_token;		/* secret */
 	char		*file_token;		/* secret */
 	char		 file_err[800];		/* why there is none */
+	uint64_t	 requests, errors;	/* petrelctl stats */
 } v;
 
 static double
@@ -115,6 +116,8 @@ vreq_done(struct vreq *r, enum key_result res, char *value, size_t len,
 	fetch_done_fn	 done = r->done;
 	void		*arg = r->arg;
 
+	if (res != KR_OK)
+		v.errors++;
 	vreq_free(r);
 	done(arg, res, value, len, why);
 }
@@ -169,6 +172,7 @@ vreq_start(struct vreq *r)
 	r->toobig = 0;
 	r->errbuf[0] = '\0';
 	r->tries++;
+	v.requests++;
 	curl_multi_add_handle(v.multi, r->easy);
 }
 
@@ -501,10 +505,12 @@ vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
 	CURL		*e;
 
 	if (vault_target(ks, &addr, &token, &ns, why, sizeof(why)) == -1) {
+		v.errors++;
 		done(arg, KR_FAILED, NULL, 0, why);
 		return;
 	}
 	if ((e = curl_easy_init()) == NULL) {
+		v.errors++;
 		done(arg, KR_OUTAGE, NULL, 0, "curl_easy_init failed");
 		return;
 	}
@@ -540,6 +546,14 @@ vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	log_debug("%s: asking %s", r->what, r->addr);
 	vreq_start(r);
+}
+
+/* Requests made (each try), and fetches that failed. */
+void
+vault_stats(struct keysd_stats *st)
+{
+	st->vault_requests = v.requests;
+	st->vault_errors = v.errors;
 }
 
 /* At exit: requests under way are dropped unanswered. */

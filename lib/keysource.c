@@ -197,13 +197,18 @@ keysource_describe(const struct keysource *ks, char *buf, size_t len)
 		const char	*a = ks->vault_address, *host = a, *at;
 		int		 scheme = 0;
 
-		/* "https://user:pass@host": never the userinfo */
+		/*
+		 * "https://user:pass@host": never the userinfo, which ends
+		 * at the authority's last '@' ("https://u:p@ss@host" must
+		 * not show "ss@host")
+		 */
 		if (a != NULL && (host = strstr(a, "://")) != NULL) {
 			scheme = host + 3 - a;
 			host += 3;
-			if ((at = strchr(host, '@')) != NULL &&
-			    at < host + strcspn(host, "/?#"))
-				host = at + 1;
+			for (at = host + strcspn(host, "/?#"); at > host &&
+			    at[-1] != '@'; at--)
+				;
+			host = at;
 		} else
 			host = a;
 		snprintf(buf, len, "vault %s/%s#%s%s%.*s%s%s%s",
@@ -213,6 +218,29 @@ keysource_describe(const struct keysource *ks, char *buf, size_t len)
 		    ks->vault_namespace ? ks->vault_namespace : "");
 	} else
 		snprintf(buf, len, "incomplete keysource");
+	return buf;
+}
+
+/*
+ * The angle brackets make it plain, in JSON or to a reader, that this
+ * is where a secret lives and not the secret.
+ */
+const char *
+keysource_label(const struct keysource *ks, char *buf, size_t len)
+{
+	if (ks == NULL)
+		snprintf(buf, len, "<keysource none>");
+	else if (ks->kind == KS_FILE)
+		snprintf(buf, len, "<keysource file %s>", ks->path);
+	else if (ks->kind == KS_DATA)
+		snprintf(buf, len, "<keysource key_data>");
+	else if (ks->kind == KS_VAULT && ks->vault_mount != NULL &&
+	    ks->vault_path != NULL)
+		snprintf(buf, len, "<keysource vault %s/%s#%s>",
+		    ks->vault_mount, ks->vault_path,
+		    ks->vault_key != NULL ? ks->vault_key : "key");
+	else
+		snprintf(buf, len, "<keysource incomplete>");
 	return buf;
 }
 

@@ -48,6 +48,13 @@ const char *keysource_key(const struct keysource *, size_t i,
 /* For logs and petrelctl: where, never what ("vault kv/smtp#password"). */
 const char *keysource_describe(const struct keysource *, char *buf,
 	    size_t len);
+/*
+ * For petrelctl resolve: "<keysource vault MOUNT/PATH#KEY>",
+ * "<keysource key_data>", "<keysource file /path>".  Never key_data or
+ * vault_token, nor vault_address (it may carry user:password@).
+ */
+const char *keysource_label(const struct keysource *, char *buf,
+	    size_t len);
 void	 keysource_free(struct keysource *);
 
 #endif

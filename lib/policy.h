@@ -63,6 +63,14 @@ int	 policy_queue(struct policy *, const char *domain, const char *tenant,
 	    const char *campaign, const char *routing_domain,
 	    struct queue_config *out, char *err, size_t errlen);
 /*
+ * petrelctl resolve: an egress path as a JSON object, every field of
+ * make_egress_path by name; keysources as "<keysource ...>", never a
+ * secret.  The caller owns the result (json_decref).
+ */
+struct json_t;
+struct json_t *policy_egress_json(const struct egress *);
+
+/*
  * petreld -n: every registered handler once, with the probe
  * destination example.com, so errors inside handlers show before
  * mail does.  0, or -1 with the error and the handler probed.

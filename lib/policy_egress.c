@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -511,6 +512,10 @@ fill(lua_State *L, const char *what, const struct field *fields,
 			luaL_error(L, "%s: field names are strings, got %s",
 			    what, describe(L, -2, d, sizeof(d)));
 		name = lua_tostring(L, -2);
+		/* "smtp_port\0x" is not smtp_port (nor set it twice) */
+		if (strlen(name) != lua_rawlen(L, -2))
+			luaL_error(L, "%s: unknown field '%s' (with a NUL "
+			    "byte)", what, name);
 		for (f = fields; f->name != NULL; f++)
 			if (strcmp(f->name, name) == 0)
 				break;
@@ -632,6 +637,112 @@ policy_queue_result(lua_State *L, int idx, struct queue_config *out)
 		return -1;
 	*out = *qc;
 	return 0;
+}
+
+/* A rate as make_egress_path takes it: "100/s", "10/5min,max_burst=3". */
+static json_t *
+rate_json(const struct egress_rate *r)
+{
+	static const struct { const char *name; uint64_t secs; } units[] = {
+		{ "d", 86400 }, { "h", 3600 }, { "min", 60 }, { "s", 1 },
+	};
+	char		 buf[128], burst[48] = "", scale[24] = "";
+	uint64_t	 p = r->period > 1 ? (uint64_t)r->period : 1;
+	size_t		 i;
+
+	if (r->n == 0)
+		return json_null();
+	for (i = 0; p % units[i].secs != 0; i++)
+		;
+	if (p / units[i].secs != 1)
+		snprintf(scale, sizeof(scale), "%llu",
+		    (unsigned long long)(p / units[i].secs));
+	if (r->max_burst > 0)
+		snprintf(burst, sizeof(burst), ",max_burst=%llu",
+		    (unsigned long long)r->max_burst);
+	snprintf(buf, sizeof(buf), "%llu/%s%s%s", (unsigned long long)r->n,
+	    scale, units[i].name, burst);
+	return json_string(buf);
+}
+
+static json_t *
+list_json(char *const *list, int max)
+{
+	json_t	*a = json_array();
+	int	 i;
+
+	for (i = 0; i < max && list[i] != NULL; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/*
+ * Every field of the table with its value, for petrel resolve:
+ * durations in seconds, rates as strings, keysources as
+ * keysource_label() (never the secret), an unset one as null.  Walks
+ * the same table as make_egress_path, so a new field shows up here by
+ * itself.
+ */
+json_t *
+policy_egress_json(const struct egress *eg)
+{
+	static char	*dflt_mechs[] = { "PLAIN", "LOGIN", NULL };
+	const struct field *f;
+	const void	*v;
+	const struct keysource *ks;
+	json_t		*o = json_object(), *j;
+	char		 buf[1024];
+
+	for (f = egress_fields; f->name != NULL; f++) {
+		v = (const char *)eg + f->off;
+		switch (f->type) {
+		case F_TLS:
+			j = json_string(tls_modes[*(const enum tls_mode *)v]);
+			break;
+		case F_BOOL:
+			j = json_boolean(*(const int *)v);
+			break;
+		case F_STRING:
+			j = *(char *const *)v != NULL ?
+			    json_string(*(char *const *)v) : json_null();
+			break;
+		case F_DOMAIN:
+		case F_ROUTING:
+			j = json_string(v);
+			break;
+		case F_KEYSOURCE:
+			ks = *(struct keysource *const *)v;
+			j = ks == NULL ? json_null() :
+			    json_string(keysource_label(ks, buf, sizeof(buf)));
+			break;
+		case F_PORT:
+		case F_LIMIT:
+		case F_COUNT:
+		case F_DURATION:
+			j = json_integer(*(const int *)v);
+			break;
+		case F_DURATION64:
+			j = json_integer(*(const int64_t *)v);
+			break;
+		case F_RATE:
+			j = rate_json(v);
+			break;
+		case F_MECHS:
+			/* none given: what auth.c then allows */
+			j = list_json(*(char *const *)v != NULL ? v :
+			    (void *)dflt_mechs, EGRESS_MAX_MECHS);
+			break;
+		case F_HOSTS:
+			j = list_json(v, EGRESS_MAX_HOSTS);
+			break;
+		default:
+			j = json_null();
+			break;
+		}
+		/* a string that is no UTF-8 (a path) makes no JSON string */
+		json_object_set_new(o, f->name, j != NULL ? j : json_null());
+	}
+	return o;
 }
 
 static const char *

@@ -5,6 +5,7 @@
  *	master <-> smtpd[i], master <-> queued, master <-> deliverd[j],
  *	master <-> keysd, smtpd[i] <-> queued, deliverd[j] <-> queued,
  *	deliverd[j] <-> keysd
+ * and queued's control socket: petrelctl <-> queued (IMSG_CTL_*).
  *
  * keysd talks to petreld and to the deliverd workers only; its
  * channels zero every buffer that held a frame (imsgbuf.wipe).
@@ -44,6 +45,12 @@ enum imsg_type {
 	 * queued itself are about to be restarted (a reload).  (none)
 	 */
 	IMSG_MASTER_PAUSE,
+
+	/*
+	 * queued -> master: paused; no task goes to deliverd any more, so
+	 * petreld may stop the deliverd workers now.  (none)
+	 */
+	IMSG_QUEUED_PAUSED,
 
 	/*
 	 * child -> master: this child closed its channel to a live peer
@@ -139,6 +146,51 @@ enum imsg_type {
 	 */
 	IMSG_MASTER_KEYS_FLUSH,
 
+	/*
+	 * petrelctl -> queued, over run_dir/control.sock: one command.
+	 *   peerid = 0.  wire_ctl (wirecodec.h): string command
+	 *   ("status", "queue-summary", ...), u32 argc, argc x string.
+	 * queued -> petrelctl: any number of IMSG_CTL_DATA, each one JSON
+	 *   document (string): the answer, or one line of a trace; then
+	 *   IMSG_CTL_END: u8 exit code (CTL_EXIT_*), string error ("" on
+	 *   success).  A malformed command gets an IMSG_CTL_END with
+	 *   CTL_EXIT_USAGE, or the connection is closed; never a crash.
+	 */
+	IMSG_CTL_COMMAND,
+	IMSG_CTL_DATA,
+	IMSG_CTL_END,
+
+	/*
+	 * queued -> master: a control request that petreld answers
+	 *   (status, reload, keys flush, keysd's counters).
+	 *   peerid = request id.  string command ("status", "reload",
+	 *   "keys-flush", "keys-stats"), u32 uid (of the operator, for
+	 *   the log).
+	 * master -> queued: IMSG_MASTER_CTL_REPLY, peerid = request id,
+	 *   u8 exit code, string json ("" without), string error.
+	 * master -> keysd: IMSG_MASTER_CTL, peerid = request id, string
+	 *   command ("stats").  keysd -> master: IMSG_KEYSD_CTL_REPLY,
+	 *   peerid, u8 exit code, string json, string error.
+	 */
+	IMSG_QUEUED_CTL,
+	IMSG_MASTER_CTL_REPLY,
+	IMSG_MASTER_CTL,
+	IMSG_KEYSD_CTL_REPLY,
+
+	/*
+	 * queued -> deliverd: a control request about destinations.
+	 *   peerid = request id.  string command, string argument:
+	 *   "trace" D (stream the SMTP client dialogue of routing domain
+	 *   or site D until "untrace" with the same request id), "untrace"
+	 *   "", "resolve" D (MX hosts, site, effective egress path), "stats"
+	 *   "" (connections per site).
+	 * deliverd -> queued: IMSG_DELIVERD_CTL_REPLY, peerid = request
+	 *   id, u8 last (0: more follow, as for a trace), u8 exit code,
+	 *   string json, string error.
+	 */
+	IMSG_QUEUED_CTL_DELIVERD,
+	IMSG_DELIVERD_CTL_REPLY,
+
 	IMSG_TYPE_MAX
 };
 
@@ -189,6 +241,16 @@ enum key_status {
 	KEY_OK = 0,
 	KEY_FAILED,		/* an error or a refusal: see the text */
 };
+
+/* petrelctl's exit codes, which the control replies carry */
+enum ctl_exit {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_NOTFOUND = 1,
+	CTL_EXIT_USAGE = 2,
+	CTL_EXIT_UNREACHABLE = 3,	/* petrel (or a part of it) did not answer */
+};
+
+#define CTL_MAX_ARGS	64
 
 enum rcpt_status {
 	RCPT_DELIVERED = 0,

@@ -87,6 +87,39 @@ wire_commit_clear(struct wire_commit *w)
 }
 
 void
+wire_ctl_add(struct mbuf *m, const struct wire_ctl *w)
+{
+	uint32_t	 i;
+
+	m_add_string(m, w->command);
+	m_add_u32(m, w->argc);
+	for (i = 0; i < w->argc; i++)
+		m_add_string(m, w->argv[i]);
+}
+
+int
+wire_ctl_get(struct mreader *r, struct wire_ctl *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (m_get_string(r, &w->command) == -1 ||
+	    m_get_u32(r, &w->argc) == -1 || w->argc > CTL_MAX_ARGS ||
+	    (w->argc > 0 && get_strings(r, w->argc, &w->argv) == -1))
+		return -1;
+	if (m_end(r) == -1) {
+		wire_ctl_clear(w);
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_ctl_clear(struct wire_ctl *w)
+{
+	free(w->argv);
+	w->argv = NULL;
+}
+
+void
 wire_deliver_add(struct mbuf *m, const struct wire_deliver *w)
 {
 	uint32_t	 i;

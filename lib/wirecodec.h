@@ -78,6 +78,17 @@ int	 wire_key_req_get(struct mreader *, struct wire_key_req *,
 void	 wire_key_reply_add(struct mbuf *, const struct wire_key_reply *);
 int	 wire_key_reply_get(struct mreader *, struct wire_key_reply *);
 
+/* IMSG_CTL_COMMAND */
+struct wire_ctl {
+	const char	 *command;
+	uint32_t	  argc;		/* at most CTL_MAX_ARGS */
+	const char	**argv;
+};
+
+void	 wire_ctl_add(struct mbuf *, const struct wire_ctl *);
+int	 wire_ctl_get(struct mreader *, struct wire_ctl *);
+void	 wire_ctl_clear(struct wire_ctl *);
+
 void	 wire_commit_add(struct mbuf *, const struct wire_commit *);
 int	 wire_commit_get(struct mreader *, struct wire_commit *);
 void	 wire_commit_clear(struct wire_commit *);

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "chan.h"
 #include "conf.h"
@@ -58,6 +61,8 @@ struct child {
 	int		 ready;
 	int		 ready_seen;	/* since the last start */
 	int		 backoff_ms;
+	time_t		 started;	/* this pid's start (petrelctl status) */
+	int		 restarts;	/* after a death, since petreld began */
 	time_t		 window_start;	/* of the deaths counted */
 	int		 deaths;
 	struct event	*restart_ev;
@@ -78,16 +83,30 @@ static struct {
 	struct child	 deliverd[MAX_DELIVERD];
 	int		 ndeliverd;
 	int		 stopping;
-	int		 reloading;	/* 1: deliverd draining, 2: queued */
+	int		 reloading;	/* 1: deliverd draining, 2: queued
+					   (and keysd), 3: smtpd one by one */
+	int		 reload_pausing;	/* 1: waiting for queued's PAUSED */
 	struct event	*reload_timer;
+	int		 conffd;	/* the running config, for children */
+	struct petrel_conf *newconf;	/* a reload's, running from step 2 */
+	int		 newconffd;
+	int		 reload_smtpd;	/* its config changed: restart it */
+	int		 reload_keysd;
+	int		 roll;		/* step 3: the smtpd being replaced */
+	int		 roll_phase;
+	pid_t		 roll_pid;	/* its old process */
 	struct event	*stop_timer;
 	int		 pidfd;
 	char		 pidfile[PATH_MAX];
+	time_t		 started;
 } m;
 
 static void	child_spawn(struct child *);
 static void	master_check_stopped(void);
 static void	master_reload_step(void);
+static void	master_reload_stop_deliverd(void);
+static int	master_reload(char *, size_t);
+static int	master_check_users(struct petrel_conf *, char *, size_t);
 static int	master_check_policy(struct petrel_conf *, int, char *, size_t);
 
 static void
@@ -158,6 +177,132 @@ master_worker(int i)
 	return NULL;
 }
 
+/* The user a child runs as (as petreld -n would make it). */
+static const char *
+master_child_user(const struct child *ch)
+{
+	static char	 self[64];
+	struct passwd	*pw;
+
+	if (m.conf->privsep && geteuid() == 0) {
+		if (ch == &m.queued)
+			return m.conf->queued_user;
+		if (ch == &m.keysd)
+			return m.conf->keysd_user;
+		if (ch->kind == PEER_DELIVERD)
+			return m.conf->deliverd_user;
+		if (ch->kind == PEER_SMTPD)
+			return m.conf->smtpd_user;
+	}
+	pw = getpwuid(geteuid());
+	snprintf(self, sizeof(self), "%s", pw ? pw->pw_name : "?");
+	return self;
+}
+
+static json_t *
+master_child_json(const struct child *ch, time_t now)
+{
+	return json_pack("{s:s,s:i,s:i,s:s,s:o,s:i,s:b}", "process", ch->name,
+	    "index", ch->index, "pid", (int)ch->pid, "user",
+	    master_child_user(ch), "uptime", ch->pid ?
+	    json_integer(now - ch->started) : json_null(), "restarts",
+	    ch->restarts, "ready", ch->ready);
+}
+
+static void
+master_ctl_reply(uint32_t id, int code, json_t *j, const char *err)
+{
+	struct mbuf	 mb;
+	char		*s = NULL;
+
+	if (m.queued.chan == NULL) {
+		json_decref(j);
+		return;
+	}
+	if (j != NULL && (s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	json_decref(j);
+	m_create(&mb, IMSG_MASTER_CTL_REPLY, id, -1);
+	m_add_u8(&mb, code);
+	m_add_string(&mb, s ? s : "");
+	m_add_string(&mb, err);
+	chan_send(m.queued.chan, &mb);
+	free(s);
+}
+
+/*
+ * A petrelctl request that queued passes on: status, reload, keys
+ * flush, keysd's counters.  The operator's uid goes into the log.
+ */
+static int
+master_ctl(struct imsg *im)
+{
+	struct mreader	 r;
+	struct mbuf	 mb;
+	const char	*cmd;
+	uint32_t	 uid;
+	json_t		*procs;
+	time_t		 now = time(NULL);
+	struct child	*w;
+	int		 i;
+
+	m_reader(&r, im);
+	if (m_get_string(&r, &cmd) == -1 || m_get_u32(&r, &uid) == -1 ||
+	    m_end(&r) == -1)
+		return -1;
+	if (strcmp(cmd, "status") == 0) {
+		procs = json_array();
+		json_array_append_new(procs, json_pack("{s:s,s:i,s:i,s:s,"
+		    "s:I,s:i,s:b}", "process", "petreld", "index", 0, "pid",
+		    (int)getpid(), "user", geteuid() == 0 ? "root" :
+		    master_child_user(&m.queued), "uptime",
+		    (json_int_t)(now - m.started), "restarts", 0, "ready", 1));
+		json_array_append_new(procs, master_child_json(&m.queued, now));
+		json_array_append_new(procs, master_child_json(&m.keysd, now));
+		for (i = 0; (w = master_worker(i)) != NULL; i++)
+			json_array_append_new(procs, master_child_json(w, now));
+		master_ctl_reply(im->hdr.peerid, CTL_EXIT_OK, json_pack(
+		    "{s:o,s:b,s:s}", "processes", procs, "reloading",
+		    m.reloading != 0, "config", m.conffile), "");
+	} else if (strcmp(cmd, "reload") == 0) {
+		char	 err[2048];
+
+		log_info("control: uid %u asked for a reload", uid);
+		/* the same as SIGHUP: checked as petreld -n, then a roll */
+		if (master_reload(err, sizeof(err)) == -1)
+			master_ctl_reply(im->hdr.peerid, CTL_EXIT_NOTFOUND,
+			    NULL, err);
+		else
+			master_ctl_reply(im->hdr.peerid, CTL_EXIT_OK,
+			    json_pack("{s:s}", "reload", "checked and started; "
+			    "the log says \"reload: done\" when every process "
+			    "runs the new configuration"), "");
+	} else if (strcmp(cmd, "keys-flush") == 0) {
+		log_info("control: uid %u flushed keysd's cache", uid);
+		if (m.keysd.chan == NULL || !m.keysd.ready) {
+			master_ctl_reply(im->hdr.peerid, CTL_EXIT_UNREACHABLE,
+			    NULL, "keysd is not running");
+			return 0;
+		}
+		m_create(&mb, IMSG_MASTER_KEYS_FLUSH, 0, -1);
+		chan_send(m.keysd.chan, &mb);
+		master_ctl_reply(im->hdr.peerid, CTL_EXIT_OK, json_pack(
+		    "{s:b}", "flushed", 1), "");
+	} else if (strcmp(cmd, "keys-stats") == 0) {
+		if (m.keysd.chan == NULL || !m.keysd.ready) {
+			master_ctl_reply(im->hdr.peerid, CTL_EXIT_UNREACHABLE,
+			    NULL, "keysd is not running");
+			return 0;
+		}
+		m_create(&mb, IMSG_MASTER_CTL, im->hdr.peerid, -1);
+		m_add_string(&mb, "stats");
+		chan_send(m.keysd.chan, &mb);
+	} else
+		master_ctl_reply(im->hdr.peerid, CTL_EXIT_USAGE, NULL,
+		    "unknown request");
+	return 0;
+}
+
 static int
 master_imsg(struct chan *c, struct imsg *im)
 {
@@ -170,6 +315,8 @@ master_imsg(struct chan *c, struct imsg *im)
 			return -1;
 		ch->ready = ch->ready_seen = 1;
 		log_debug("%s (pid %d) ready", ch->label, (int)ch->pid);
+		if (m.reloading == 3)	/* the next smtpd may go */
+			master_reload_step();
 		if (ch == &m.keysd) {
 			for (i = 0; i < m.ndeliverd; i++)
 				master_wire_keys(&m.deliverd[i]);
@@ -190,6 +337,39 @@ master_imsg(struct chan *c, struct imsg *im)
 		} else
 			master_wire(ch);
 		return 0;
+	case IMSG_QUEUED_CTL:
+		if (ch != &m.queued)
+			break;
+		return master_ctl(im);
+	case IMSG_QUEUED_PAUSED:
+		if (ch != &m.queued || im->datalen != 0)
+			break;
+		if (m.reloading == 1 && m.reload_pausing) {
+			master_reload_stop_deliverd();
+			master_reload_step();
+		}
+		return 0;
+	case IMSG_KEYSD_CTL_REPLY: {
+		struct mreader	 r;
+		struct mbuf	 mb;
+		const char	*js, *err;
+		uint8_t		 code;
+
+		if (ch != &m.keysd)
+			break;
+		m_reader(&r, im);
+		if (m_get_u8(&r, &code) == -1 || m_get_string(&r, &js) == -1 ||
+		    m_get_string(&r, &err) == -1 || m_end(&r) == -1)
+			return -1;
+		if (m.queued.chan == NULL)
+			return 0;
+		m_create(&mb, IMSG_MASTER_CTL_REPLY, im->hdr.peerid, -1);
+		m_add_u8(&mb, code);
+		m_add_string(&mb, js);
+		m_add_string(&mb, err);
+		chan_send(m.queued.chan, &mb);
+		return 0;
+	}
 	case IMSG_CHILD_PEER_LOST: {
 		struct mreader	 r;
 		struct child	*w = ch;
@@ -274,6 +454,7 @@ child_spawn(struct child *ch)
 	argv[argc++] = idx;
 	argv[argc++] = "-f";
 	argv[argc++] = (char *)m.conffile;
+	argv[argc++] = "-C";
 	if (m.foreground)
 		argv[argc++] = "-d";
 	if (m.verbose)
@@ -297,13 +478,17 @@ child_spawn(struct child *ch)
 			_exit(1);
 		if (sp[1] == PROC_MASTER_FD)
 			fcntl(PROC_MASTER_FD, F_SETFD, 0);
-		if (strcmp(ch->name, "smtpd") == 0) {
-			for (i = 0; i < m.nlisten; i++)
+		/* the config petreld runs with, not the file as it is now */
+		if (dup2(m.conffd, PROC_CONF_FD) == -1)
+			_exit(1);
+		i = 0;
+		if (strcmp(ch->name, "smtpd") == 0)
+			for (; i < m.nlisten; i++)
 				if (dup2(m.listen_fds[i], PROC_LISTEN_FD + i) == -1)
 					_exit(1);
-			closefrom(PROC_LISTEN_FD + m.nlisten);
-		} else
-			closefrom(PROC_MASTER_FD + 1);
+		for (i += PROC_LISTEN_FD; i < PROC_CONF_FD; i++)
+			close(i);
+		closefrom(PROC_CONF_FD + 1);
 		/* the Vault token is keysd's alone (petreld is one thread) */
 		if (ch != &m.keysd)
 			unsetenv("VAULT_TOKEN");
@@ -312,6 +497,7 @@ child_spawn(struct child *ch)
 	}
 	close(sp[1]);
 	ch->pid = pid;
+	ch->started = time(NULL);
 	ch->ready = 0;
 	ch->chan = chan_new(m.base, sp[0], ch->label, master_imsg,
 	    master_child_closed, ch);
@@ -347,6 +533,22 @@ child_by_pid(pid_t pid)
 	return NULL;
 }
 
+/* A death the reload asked for: not a crash, no back-off. */
+static int
+master_reload_owns(struct child *ch, pid_t pid)
+{
+	switch (m.reloading) {
+	case 1:
+		return ch == &m.queued || ch->kind == PEER_DELIVERD;
+	case 2:
+		return ch == &m.queued || ch->kind == PEER_DELIVERD ||
+		    (ch == &m.keysd && m.reload_keysd);
+	case 3:
+		return m.roll >= 0 && ch == &m.smtpd[m.roll] && pid == m.roll_pid;
+	}
+	return 0;
+}
+
 static void
 master_sigchld(evutil_socket_t sig, short ev, void *arg)
 {
@@ -375,8 +577,7 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 			log_debug("%s (pid %d) %s", ch->label, (int)pid, how);
 			continue;
 		}
-		if (m.reloading &&
-		    (ch == &m.queued || ch->kind == PEER_DELIVERD)) {
+		if (master_reload_owns(ch, pid)) {
 			/* master_reload_step() starts them again */
 			log_debug("%s (pid %d) %s for the reload", ch->label,
 			    (int)pid, how);
@@ -394,6 +595,7 @@ master_sigchld(evutil_socket_t sig, short ev, void *arg)
 			ch->deaths = 0;
 		}
 		ch->deaths++;
+		ch->restarts++;
 		if (ch->ready_seen && ch->deaths <= RESTARTS_PER_WINDOW)
 			ch->backoff_ms = BACKOFF_MIN_MS;
 		else if (ch->backoff_ms == 0)
@@ -494,78 +696,324 @@ master_sigterm(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
- * The reload, step by step.  queued and deliverd load the policy before
- * their chroot, so they are restarted, in the order that neither loses
- * nor repeats a delivery: queued stops handing out work, deliverd
- * finishes the deliveries under way and reports them (what it had not
- * started comes back untried), then queued finishes its commits and
- * exits; it is started again at once and starts deliverd when it is
- * ready.  smtpd keeps serving: a DATA in between waits for queued.
+ * The configuration the children run with (conf_load_fd()), in a
+ * memory file: what petreld checked, with the keys a reload kept.  It
+ * is sealed, so no child can change what the next one starts with.
+ * Returns the descriptor, kept above the ones children get by number,
+ * or -1.
+ */
+static int
+master_conf_fd(struct petrel_conf *c)
+{
+	FILE	*fp;
+	char	*text = NULL;
+	size_t	 len = 0, off;
+	ssize_t	 n;
+	int	 fd, hi, rc, saved;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return -1;
+	rc = conf_write(c, fp);
+	if (fclose(fp) == EOF || rc == -1) {
+		free(text);
+		return -1;
+	}
+	if ((fd = memfd_create("petrel.conf", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) == -1) {
+		free(text);
+		return -1;
+	}
+	for (off = 0; off < len; off += n)
+		if ((n = write(fd, text + off, len - off)) == -1)
+			break;
+	free(text);
+	if (off < len || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == -1 ||
+	    (hi = fcntl(fd, F_DUPFD_CLOEXEC, LISTEN_FD_BASE +
+	    CONF_MAX_LISTEN)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	close(fd);
+	return hi;
+}
+
+/* The reload's configuration becomes the running one (step 2). */
+static void
+master_reload_swap(void)
+{
+	/* in place: master_main() and the rest hold m.conf */
+	conf_free(m.conf);
+	*m.conf = *m.newconf;
+	free(m.newconf);
+	m.newconf = NULL;
+	close(m.conffd);
+	m.conffd = m.newconffd;
+	m.newconffd = -1;
+	if (log_open_syslog(m.conf->syslog_socket,
+	    m.conf->syslog_facility) == -1)
+		log_warn("cannot reach syslog at %s", m.conf->syslog_socket);
+}
+
+static void
+master_reload_done(void)
+{
+	m.reloading = 0;
+	evtimer_del(m.reload_timer);
+	log_info("reload: done");
+}
+
+#define ROLL_SKIP	0	/* not running: it starts with the new config */
+#define ROLL_DRAIN	1	/* told to stop, finishing its sessions */
+#define ROLL_START	2	/* started again, not ready yet */
+
+/* Step 3 for m.smtpd[m.roll]: 1 once it runs with the new config. */
+static int
+master_roll_done(void)
+{
+	struct child	*sw = &m.smtpd[m.roll];
+
+	switch (m.roll_phase) {
+	case ROLL_SKIP:
+		return 1;
+	case ROLL_DRAIN:
+		if (sw->pid == m.roll_pid)
+			return 0;
+		m.roll_phase = ROLL_START;
+		/* queued's ready may have started it already */
+		if (sw->pid == 0 && !evtimer_pending(sw->restart_ev, NULL))
+			child_spawn(sw);
+		return 0;
+	}
+	return sw->ready;
+}
+
+/*
+ * The reload, step by step (m.reloading).  queued and deliverd load
+ * the policy before their chroot, so they are restarted, in the order
+ * that neither loses nor repeats a delivery:
+ *  1. queued stops handing out work; deliverd finishes the deliveries
+ *     under way and reports them (what it had not started comes back
+ *     untried) and exits;
+ *  2. queued finishes its commits and exits, and so does keysd if its
+ *     configuration changed; the new configuration becomes the running
+ *     one, and they start again with it; queued starts deliverd when it
+ *     is ready;
+ *  3. if the smtp servers' configuration changed, they are replaced one
+ *     at a time, once queued is ready: one finishes its transactions
+ *     and exits, a new one starts, and the next goes only when that one
+ *     is ready, so the others go on accepting (and a connection that
+ *     comes while none does waits in the listen queue).
+ * smtpd keeps serving throughout: a DATA during step 2 waits for queued.
  */
 static void
 master_reload_step(void)
 {
 	struct timeval	 grace = { RELOAD_GRACE_S, 0 };
+	struct child	*sw;
 
 	if (m.reloading == 1) {
-		if (children_alive(m.deliverd, m.ndeliverd))
+		/* queued died before it said it paused: stop deliverd now */
+		if (m.reload_pausing && m.queued.pid == 0)
+			master_reload_stop_deliverd();
+		if (m.reload_pausing ||
+		    children_alive(m.deliverd, m.ndeliverd))
 			return;
 		m.reloading = 2;
 		evtimer_add(m.reload_timer, &grace);
 		evtimer_del(m.queued.restart_ev);
-		if (m.queued.pid > 0) {
+		if (m.queued.pid > 0)
 			kill(m.queued.pid, SIGTERM);
-			return;
+		if (m.reload_keysd) {
+			evtimer_del(m.keysd.restart_ev);
+			if (m.keysd.pid > 0)
+				kill(m.keysd.pid, SIGTERM);
 		}
 	}
-	if (m.reloading == 2 && m.queued.pid == 0) {
-		m.reloading = 0;
-		evtimer_del(m.reload_timer);
-		log_info("reload: starting the queue manager and the smtp "
-		    "clients with the new policy");
+	if (m.reloading == 2) {
+		if (m.queued.pid > 0 || (m.reload_keysd && m.keysd.pid > 0))
+			return;
+		master_reload_swap();
+		log_info("reload: starting the queue manager%s and the smtp "
+		    "clients with the new configuration and policy",
+		    m.reload_keysd ? ", the key server" : "");
 		child_spawn(&m.queued);
+		if (m.reload_keysd)
+			child_spawn(&m.keysd);
+		if (!m.reload_smtpd) {
+			master_reload_done();
+			return;
+		}
+		m.reloading = 3;
+		m.roll = -1;
 	}
+	if (m.reloading != 3 || !m.queued.ready)
+		return;
+	for (;;) {
+		if (m.roll >= 0 && !master_roll_done())
+			return;
+		if (++m.roll >= m.nsmtpd)
+			break;
+		sw = &m.smtpd[m.roll];
+		if (sw->pid == 0) {
+			m.roll_phase = ROLL_SKIP;
+			continue;
+		}
+		if (m.roll == 0)
+			log_info("reload: restarting the smtp servers one at a "
+			    "time with the new configuration");
+		m.roll_phase = ROLL_DRAIN;
+		m.roll_pid = sw->pid;
+		evtimer_add(m.reload_timer, &grace);
+		kill(sw->pid, SIGTERM);
+		return;
+	}
+	master_reload_done();
 }
 
 /* A reload that does not finish (a process that does not stop) is forced. */
 static void
 master_reload_timeout(evutil_socket_t fd, short ev, void *arg)
 {
-	log_warnx("reload: %s did not stop within %d s; killing it",
-	    m.reloading == 1 ? "deliverd" : "queued", RELOAD_GRACE_S);
-	if (m.reloading == 1)
+	switch (m.reloading) {
+	case 1:
+		log_warnx("reload: %s did not stop within %d s; killing it",
+		    m.reload_pausing ? "queued did not pause and deliverd" :
+		    "deliverd", RELOAD_GRACE_S);
+		m.reload_pausing = 0;
 		master_signal_children(m.deliverd, m.ndeliverd, SIGKILL);
-	else if (m.reloading == 2)
+		break;
+	case 2:
+		log_warnx("reload: queued%s did not stop within %d s; "
+		    "killing it", m.reload_keysd ? " or keysd" : "",
+		    RELOAD_GRACE_S);
 		master_signal_children(&m.queued, 1, SIGKILL);
+		if (m.reload_keysd)
+			master_signal_children(&m.keysd, 1, SIGKILL);
+		break;
+	case 3:
+		if (m.roll_phase == ROLL_DRAIN) {
+			log_warnx("reload: %s did not finish its sessions "
+			    "within %d s; killing it", m.smtpd[m.roll].label,
+			    RELOAD_GRACE_S);
+			kill(m.roll_pid, SIGKILL);
+			break;
+		}
+		/* a new config it cannot start with: keep the others */
+		log_warnx("reload: %s is not ready with the new "
+		    "configuration after %d s; the other smtp servers keep "
+		    "the one they started with", m.smtpd[m.roll].label,
+		    RELOAD_GRACE_S);
+		master_reload_done();
+		break;
+	}
+}
+
+/* Log each line of a multi-line error, and join them into err. */
+static void
+master_reload_refuse(const char *what, char *lines, char *err,
+    size_t errlen)
+{
+	char	*line, *next;
+	size_t	 l;
+
+	*err = '\0';
+	for (line = lines; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		log_warnx("reload: %s%s; the running %s stays", what, line,
+		    *what ? "policy" : "configuration");
+		if ((l = strlen(err)) > 0 && l + 2 < errlen)
+			strlcat(err, "; ", errlen);
+		strlcat(err, line, errlen);
+	}
 }
 
 /*
- * SIGHUP: load the policy again.  It is checked first as petreld -n
- * checks it; a policy with an error is not loaded and the running one
- * stays.  petrel.conf itself is not re-read: restart for that.
+ * Reload (SIGHUP, petrelctl reload): read petrel.conf, the policy and
+ * the shaping files again, and check them as petreld -n does.  A key
+ * that only a restart can change (CK_RESTART) keeps its running value,
+ * with a warning naming it.  Then restart the children in the order of
+ * master_reload_step(), each with the new configuration.
+ *
+ * Returns 0 when the reload has started (the log says "reload: done"
+ * when every child runs with the new configuration), or -1 when it is
+ * refused, with why in err (errors joined by "; "), already logged:
+ * then nothing was restarted and the running configuration and policy
+ * stay.  Refused as well while a reload is under way or petreld stops.
  */
-static void
-master_sighup(evutil_socket_t sig, short ev, void *arg)
+static int
+master_reload(char *err, size_t errlen)
 {
-	struct mbuf	 mb;
+	struct petrel_conf *nc;
 	struct timeval	 grace = { RELOAD_GRACE_S, 0 };
-	char		 err[8192];
-	int		 i;
+	struct mbuf	 mb;
+	char		 buf[8192];
+	int		 i, fd;
 
-	if (m.stopping)
-		return;
-	if (m.reloading) {
-		log_warnx("SIGHUP: a reload is already under way");
-		return;
+	if (m.stopping || m.reloading) {
+		snprintf(err, errlen, "%s", m.stopping ? "petreld is "
+		    "stopping" : "a reload is already under way");
+		log_warnx("reload: refused: %s", err);
+		return -1;
 	}
-	if (master_check_policy(m.conf, 0, err, sizeof(err)) == -1) {
-		log_warnx("reload: policy: %s; the running policy stays", err);
-		return;
+	nc = xcalloc(1, sizeof(*nc));
+	if (conf_load(nc, m.conffile, buf, sizeof(buf)) == -1) {
+		master_reload_refuse("", buf, err, errlen);
+		goto fail;
 	}
-	log_info("reload: the policy %s is good; restarting the smtp "
-	    "clients, then the queue manager", m.conf->policy);
+	*buf = '\0';
+	if (master_check_users(nc, buf, sizeof(buf)) > 0) {
+		master_reload_refuse("", buf, err, errlen);
+		goto fail;
+	}
+	for (i = 0; conf_keys[i].name != NULL; i++) {
+		if (!(conf_keys[i].flags & CK_RESTART) ||
+		    conf_key_equal(nc, m.conf, i))
+			continue;
+		log_warnx("reload: [%s] %s = %s takes effect only when "
+		    "petreld restarts; until then it stays %s",
+		    conf_keys[i].section, conf_keys[i].name,
+		    conf_key_text(nc, i), conf_key_text(m.conf, i));
+		if (conf_keep(nc, m.conf, i) == -1)
+			fatalx("reload: cannot keep [%s] %s",
+			    conf_keys[i].section, conf_keys[i].name);
+	}
+	if (master_check_policy(nc, 0, buf, sizeof(buf)) == -1) {
+		master_reload_refuse("policy: ", buf, err, errlen);
+		goto fail;
+	}
+	if ((fd = master_conf_fd(nc)) == -1) {
+		snprintf(err, errlen, "cannot pass the configuration on: %s",
+		    strerror(errno));
+		log_warnx("reload: %s; the running configuration stays", err);
+		goto fail;
+	}
+	/* who sees a changed key: smtpd and keysd restart only for those */
+	m.reload_smtpd = m.reload_keysd = 0;
+	for (i = 0; conf_keys[i].name != NULL; i++) {
+		if (conf_key_equal(nc, m.conf, i))
+			continue;
+		if (strcmp(conf_keys[i].section, "keysd") != 0)
+			m.reload_smtpd |= strcmp(conf_keys[i].section,
+			    "smtpd") == 0 || strcmp(conf_keys[i].section,
+			    "global") == 0;
+		if (strcmp(conf_keys[i].section, "smtpd") != 0)
+			m.reload_keysd |= strcmp(conf_keys[i].section,
+			    "keysd") == 0 || strcmp(conf_keys[i].section,
+			    "global") == 0;
+	}
+	m.newconf = nc;
+	m.newconffd = fd;
+	log_info("reload: %s and the policy %s are good; restarting the smtp "
+	    "clients, then the queue manager%s%s", m.conffile,
+	    *nc->policy ? nc->policy : "(none)",
+	    m.reload_keysd ? " and the key server" : "",
+	    m.reload_smtpd ? ", then the smtp servers" : "");
 	/* secrets are fetched afresh: a corrected password takes effect */
-	if (m.keysd.chan != NULL) {
+	if (m.keysd.chan != NULL && !m.reload_keysd) {
 		m_create(&mb, IMSG_MASTER_KEYS_FLUSH, 0, -1);
 		chan_send(m.keysd.chan, &mb);
 	}
@@ -573,16 +1021,49 @@ master_sighup(evutil_socket_t sig, short ev, void *arg)
 	if (m.reload_timer == NULL)
 		m.reload_timer = evtimer_new(m.base, master_reload_timeout, NULL);
 	evtimer_add(m.reload_timer, &grace);
-	if (m.queued.chan != NULL) {
+	for (i = 0; i < m.ndeliverd; i++)
+		evtimer_del(m.deliverd[i].restart_ev);
+	*err = '\0';
+	if (m.queued.chan != NULL && m.queued.ready) {
+		/*
+		 * deliverd stops once queued says it sends no more: tasks
+		 * in flight to a stopping deliverd then count as not
+		 * tried, not as failed attempts (IMSG_QUEUED_PAUSED).
+		 */
+		m.reload_pausing = 1;
 		m_create(&mb, IMSG_MASTER_PAUSE, 0, -1);
 		chan_send(m.queued.chan, &mb);
+		return 0;
 	}
-	for (i = 0; i < m.ndeliverd; i++) {
-		evtimer_del(m.deliverd[i].restart_ev);
+	master_reload_stop_deliverd();
+	master_reload_step();
+	*err = '\0';
+	return 0;
+fail:
+	conf_free(nc);
+	free(nc);
+	return -1;
+}
+
+/* The reload's first step: the deliverd workers drain and stop. */
+static void
+master_reload_stop_deliverd(void)
+{
+	int	 i;
+
+	m.reload_pausing = 0;
+	for (i = 0; i < m.ndeliverd; i++)
 		if (m.deliverd[i].pid > 0)
 			kill(m.deliverd[i].pid, SIGTERM);
-	}
-	master_reload_step();
+}
+
+static void
+master_sighup(evutil_socket_t sig, short ev, void *arg)
+{
+	char	 err[1024];
+
+	log_info("received SIGHUP, reloading");
+	(void)master_reload(err, sizeof(err));	/* it logs how it went */
 }
 
 static void
@@ -666,9 +1147,12 @@ master_pidfile(struct petrel_conf *c)
 		fatal("write %s", m.pidfile);
 }
 
-/* As root with privsep: every child's user must exist. */
+/*
+ * As root with privsep: every child's user must exist.  Returns how
+ * many do not, with a line for each appended to err.
+ */
 static int
-master_check_users(struct petrel_conf *c, int report)
+master_check_users(struct petrel_conf *c, char *err, size_t errlen)
 {
 	const char	*users[4][2] = {
 		{ "smtpd", c->smtpd_user }, { "queued", c->queued_user },
@@ -677,19 +1161,21 @@ master_check_users(struct petrel_conf *c, int report)
 	uid_t		 uid;
 	gid_t		 gid;
 	int		 i, bad = 0;
+	size_t		 l;
 
 	if (!c->privsep || geteuid() != 0)
 		return 0;
 	for (i = 0; i < 4; i++) {
+		uid = 1;
 		if (priv_lookup(users[i][1], &uid, &gid) == 0 && uid != 0)
 			continue;
 		bad++;
-		if (report)
-			fprintf(stderr, "%s: [%s] user: %s %s (create it, e.g. "
-			    "adduser --system %s, or set privsep = no)\n",
-			    c->file, users[i][0], users[i][1],
-			    uid == 0 ? "is root" : "does not exist",
-			    users[i][1]);
+		if ((l = strlen(err)) < errlen)
+			snprintf(err + l, errlen - l, "%s: [%s] user: %s %s "
+			    "(create it, e.g. adduser --system %s, or set "
+			    "privsep = no)\n", c->file, users[i][0],
+			    users[i][1], uid == 0 ? "is root" :
+			    "does not exist", users[i][1]);
 	}
 	return bad;
 }
@@ -757,11 +1243,13 @@ master_main(struct petrel_conf *c)
 	if ((n = readlink("/proc/self/exe", m.self, sizeof(m.self) - 1)) == -1)
 		fatal("readlink /proc/self/exe");
 	m.self[n] = '\0';
-	if (master_check_users(c, 1) > 0)
-		exit(1);
 	{
-		char	 err[2048];
+		char	 err[2048] = "";
 
+		if (master_check_users(c, err, sizeof(err)) > 0) {
+			fputs(err, stderr);
+			exit(1);
+		}
 		if (master_check_policy(c, 1, err, sizeof(err)) == -1)
 			fatalx("policy: %s", err);
 	}
@@ -787,6 +1275,7 @@ master_main(struct petrel_conf *c)
 	master_pidfile(c);
 	setproctitle("master");
 
+	m.started = time(NULL);
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	signal(SIGPIPE, SIG_IGN);
@@ -827,6 +1316,8 @@ master_main(struct petrel_conf *c)
 	strlcpy(m.keysd.label, "keysd", sizeof(m.keysd.label));
 	m.keysd.kind = PEER_KEYSD;
 	m.keysd.restart_ev = evtimer_new(m.base, child_restart_cb, &m.keysd);
+	if ((m.conffd = master_conf_fd(c)) == -1)
+		fatal("the configuration for the children");
 	/* queued first; the workers start once it is ready */
 	child_spawn(&m.queued);
 	child_spawn(&m.keysd);
@@ -848,12 +1339,16 @@ main(int argc, char *argv[])
 	struct proc_args pa;
 	char		 errbuf[8192];
 	const char	*xproc = NULL;
-	int		 ch, nflag = 0, index = 0;
+	int		 ch, nflag = 0, index = 0, cflag = 0, rc;
 
 	setproctitle_init(argc, argv, environ);
 	m.conffile = CONF_DEFAULT_FILE;
-	while ((ch = getopt(argc, argv, "df:i:nvx:")) != -1) {
+	while ((ch = getopt(argc, argv, "Cdf:i:nvx:")) != -1) {
 		switch (ch) {
+		case 'C':
+			/* a child: the config petreld checked is on a fd */
+			cflag = 1;
+			break;
 		case 'd':
 			m.foreground = 1;
 			break;
@@ -890,7 +1385,13 @@ main(int argc, char *argv[])
 	}
 
 	log_init(xproc ? xproc : "master", m.foreground || nflag, m.verbose);
-	if (conf_load(&conf, m.conffile, errbuf, sizeof(errbuf)) == -1) {
+	if (xproc != NULL && cflag) {
+		rc = conf_load_fd(&conf, m.conffile, PROC_CONF_FD, errbuf,
+		    sizeof(errbuf));
+		close(PROC_CONF_FD);
+	} else
+		rc = conf_load(&conf, m.conffile, errbuf, sizeof(errbuf));
+	if (rc == -1) {
 		if (nflag) {
 			fputs(errbuf, stderr);
 			exit(1);
@@ -898,8 +1399,11 @@ main(int argc, char *argv[])
 		fatalx("configuration errors:\n%s", errbuf);
 	}
 	if (nflag) {
-		if (master_check_users(&conf, 1) > 0)
+		errbuf[0] = '\0';
+		if (master_check_users(&conf, errbuf, sizeof(errbuf)) > 0) {
+			fputs(errbuf, stderr);
 			exit(1);
+		}
 		if (master_check_policy(&conf, 0, errbuf, sizeof(errbuf)) ==
 		    -1) {
 			fprintf(stderr, "%s\n", errbuf);

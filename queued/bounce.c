@@ -78,6 +78,7 @@ bounce_expire(struct qmsg *m, const char *last)
 		snprintf(diag, sizeof(diag), "551 5.4.7 delivery time expired "
 		    "after %.0f s%s%s", delay, last ? "; last error: " : "",
 		    last ? last : "");
+		ctl_counter->expired++;
 		log_info("id=%s event=Expiration from=<%s> rcpt=<%s> "
 		    "response=\"%s\" delay=%.1fs attempts=%" PRIu32,
 		    m->env.id, log_token(m->env.from, f, sizeof(f)),
@@ -146,10 +147,15 @@ bounce_send(struct qmsg *m)
 		if (strcmp(dr[i].status, "5.4.7") == 0)
 			expired = 1;
 	}
-	snprintf(reason, sizeof(reason), expired ?
-	    "It could not be delivered within %" PRId64 " hours." :
-	    "The receiving side refused it permanently.",
-	    sched_max_age(m) / 3600);
+	if (m->operator_bounce)
+		strlcpy(reason, "The mail system's operator returned it.",
+		    sizeof(reason));
+	else
+		snprintf(reason, sizeof(reason), expired ?
+		    "It could not be delivered within %" PRId64 " hours." :
+		    "The receiving side refused it permanently.",
+		    sched_max_age(m) / 3600);
+	m->operator_bounce = 0;
 	memset(&info, 0, sizeof(info));
 	info.reporting_mta = q->conf->hostname;
 	info.msgid = m->env.id;

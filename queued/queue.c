@@ -19,6 +19,15 @@ qmsg_cmp(struct qmsg *a, struct qmsg *b)
 
 RB_GENERATE(qmsg_tree, qmsg, entry, qmsg_cmp);
 
+static size_t	 nqueued;
+
+/* Messages in the queue (petrelctl stats). */
+size_t
+ctl_queue_size(void)
+{
+	return nqueued;
+}
+
 struct qmsg *
 queue_find(const char *id)
 {
@@ -45,6 +54,7 @@ queue_insert(struct envelope *env)
 		free(m);
 		return NULL;
 	}
+	nqueued++;
 	return m;
 }
 
@@ -56,6 +66,7 @@ queue_remove(struct qmsg *m)
 	if (m->scheduled)
 		RB_REMOVE(sched_tree, &q->schedule, m);
 	RB_REMOVE(qmsg_tree, &q->messages, m);
+	nqueued--;
 	for (i = 0; i < m->nbounce; i++) {
 		free(m->bounces[i].diagnostic);
 		free(m->bounces[i].remote_mta);

@@ -85,6 +85,7 @@ queued_commit_done(struct commit_job *j)
 		    "size=%" PRIu64 " client=[%s] helo=%s", j->id,
 		    log_token(j->env.from, a, sizeof(a)), rcpts, j->env.nrcpt,
 		    j->env.size, j->env.client, j->env.helo);
+		ctl_counter->received++;
 		if ((qm = queue_insert(&j->env)) != NULL)
 			sched_add(qm, 0);
 	} else {
@@ -255,6 +256,8 @@ queued_imsg_deliverd(struct chan *c, struct imsg *im)
 		return sched_result(peer_index(c), im->hdr.peerid, &r);
 	case IMSG_DELIVERD_REDIRECT:
 		return sched_redirect(peer_index(c), im->hdr.peerid, &r);
+	case IMSG_DELIVERD_CTL_REPLY:
+		return ctl_deliverd_reply(peer_index(c), im->hdr.peerid, &r);
 	}
 	log_warnx("deliverd: unexpected message type %u", im->hdr.type);
 	return -1;
@@ -287,7 +290,16 @@ queued_imsg(struct chan *c, struct imsg *im)
 		log_info("queued: no more deliveries until the restart "
 		    "(reload)");
 		q->paused = 1;
+		/* from now on a stopping deliverd's unanswered tasks are
+		   not tried, not failed (sched_deliverd_lost) */
+		chan_compose(q->master, IMSG_QUEUED_PAUSED, 0, -1, NULL, 0);
 		return 0;
+	case IMSG_MASTER_CTL_REPLY: {
+		struct mreader	 r;
+
+		m_reader(&r, im);
+		return ctl_master_reply(im->hdr.peerid, &r);
+	}
 	case IMSG_MASTER_PEER:
 		if (chan_get_peer(im, 0, &kind, &w) == -1)
 			return -1;
@@ -324,6 +336,7 @@ static void
 queued_stop(void)
 {
 	q->shutdown = 1;
+	ctl_shutdown();
 	if (!commit_busy())
 		event_base_loopexit(q->base, NULL);
 }
@@ -363,12 +376,16 @@ queued_main(struct proc_args *pa)
 	if ((q->policy = policy_open(conf, err, sizeof(err))) == NULL)
 		fatalx("queued: policy: %s", err);
 
+	/* petrelctl's socket: made while run_dir and /etc/group are here */
+	ctl_init(conf);
+	ctl_counter->since = time(NULL);
 	if (conf->privsep && geteuid() == 0) {
 		priv_drop("queued", 1, conf->queued_user, conf->spool_dir);
 		chrooted = 1;
 	} else
 		priv_drop("queued", 0, NULL, NULL);
 	spool_init(conf->spool_dir, chrooted);
+	ctl_suspend_load();
 
 	if ((q->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -383,6 +400,7 @@ queued_main(struct proc_args *pa)
 
 	q->master = chan_new(q->base, PROC_MASTER_FD, "master", queued_imsg,
 	    queued_master_closed, NULL);
+	ctl_start();
 	chan_compose(q->master, IMSG_CHILD_READY, 0, -1, NULL, 0);
 	event_base_dispatch(q->base);
 	commit_drop_pool();

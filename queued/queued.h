@@ -48,6 +48,7 @@ struct qmsg {
 	char		*last_error;	/* the latest temporary failure */
 	struct qbounce	*bounces;
 	int		 nbounce;
+	int		 operator_bounce;	/* petrelctl bounce: the DSN says so */
 };
 
 /* One delivery: the recipients of one message for one routing domain. */
@@ -138,6 +139,7 @@ int	 spool_recycle_message(const char *id, char newid[MSGID_LEN + 1]);
 void	 spool_undo_commit(const char *id);
 int	 spool_sync(void);
 void	 spool_path(char *buf, size_t len, const char *id, const char *ext);
+int	 spool_write_state(const char *name, const char *buf, size_t len);
 
 /* commit.c */
 void	 commit_init(void);
@@ -147,6 +149,7 @@ void	 commit_drop_pool(void);
 int	 commit_busy(void);
 
 /* queue.c */
+size_t	 ctl_queue_size(void);
 struct qmsg *queue_insert(struct envelope *);
 struct qmsg *queue_find(const char *id);
 void	 queue_remove(struct qmsg *);
@@ -163,6 +166,9 @@ void	 sched_init(void);
 void	 sched_persist(struct qmsg *);
 void	 sched_finish(struct qmsg *);
 double	 sched_now(void);
+struct queue_config;
+int	 sched_queue(const char *rcpt, struct queue_config *, char *err,
+	    size_t errlen);
 int64_t	 sched_max_age(struct qmsg *);
 
 /* owner.c */
@@ -174,5 +180,21 @@ void	 bounce_add(struct qmsg *, int rcpt, const char *status,
 	    const char *diagnostic, const char *remote_mta);
 void	 bounce_expire(struct qmsg *, const char *last);
 void	 bounce_send(struct qmsg *);
+
+/* control.c: petrelctl's socket */
+struct petrel_conf;
+struct ctl_counters {
+	uint64_t	 received, delivered, deferred, bounced, expired;
+	int64_t		 since;		/* queued's start, unix time */
+};
+extern struct ctl_counters *ctl_counter;
+void	 ctl_init(const struct petrel_conf *);
+void	 ctl_start(void);
+void	 ctl_shutdown(void);
+void	 ctl_suspend_load(void);
+int64_t	 ctl_suspended(const char *domain);
+int64_t	 ctl_held(const char *rcpt, const char *routing_domain);
+int	 ctl_deliverd_reply(int deliverd, uint32_t id, struct mreader *);
+int	 ctl_master_reply(uint32_t id, struct mreader *);
 
 #endif

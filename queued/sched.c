@@ -44,6 +44,7 @@
 #define DISPATCH_BATCH	1000	/* due messages handled per loop turn */
 #define DISPATCH_FD_WAIT	5	/* s, after running out of descriptors */
 #define NOTTRIED_WAIT		10	/* s, after a deliverd stopped first */
+#define SUSPEND_RECHECK		3600	/* s: a held message looks again */
 
 static void	sched_settle(struct qmsg *);
 static void	sched_rcpt_result(struct qmsg *, int, int, const char *,
@@ -170,7 +171,7 @@ sched_wake(int a, int n)
  * no tenants or campaigns: those are nil.  The answer comes from the
  * policy's cache; -1 with the handler's error.
  */
-static int
+int
 sched_queue(const char *rcpt, struct queue_config *qc, char *err,
     size_t errlen)
 {
@@ -435,6 +436,7 @@ sched_dispatch(struct qmsg *m)
 	struct queue_config qc;
 	char		 err[1024], why[1100];
 	int		 ntask = 0, nfail = 0, i, k, fd, *failidx;
+	int64_t		 held = 0, until;
 	char		**failwhy;
 
 	if (time(NULL) - m->env.arrival >= sched_max_age(m)) {
@@ -468,6 +470,13 @@ sched_dispatch(struct qmsg *m)
 			failwhy[nfail++] = xstrdup(why);
 			continue;
 		}
+		/* petrelctl suspend: held, no attempt, until the end */
+		if ((until = ctl_held(m->env.rcpts[i], qc.routing_domain)) !=
+		    0) {
+			if (held == 0 || until < held)
+				held = until;
+			continue;
+		}
 		d = xstrdup(qc.routing_domain);
 		for (k = 0; k < ntask; k++)
 			if (strcmp(tasks[k]->domain, d) == 0)
@@ -482,6 +491,14 @@ sched_dispatch(struct qmsg *m)
 		} else
 			free(d);
 		tasks[k]->rcpts[tasks[k]->nrcpt++] = i;
+	}
+	if (ntask == 0 && held != 0 && nfail == 0) {
+		/* all held: woken by resume (petrelctl), else at the end */
+		free(tasks);
+		sched_fails(NULL, failidx, failwhy, nfail);
+		sched_add(m, held == INT64_MAX ? (int64_t)time(NULL) +
+		    SUSPEND_RECHECK : held);
+		return;
 	}
 	if (ntask == 0) {	/* nothing pending, or all failed: done */
 		free(tasks);
@@ -647,13 +664,16 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	switch (status) {
 	case RCPT_DELIVERED:
 		m->env.done[rcpt] = 1;
+		ctl_counter->delivered++;
 		break;
 	case RCPT_TEMPFAIL:
+		ctl_counter->deferred++;
 		m->tempfail = 1;
 		free(m->last_error);
 		m->last_error = xstrdup(response);
 		break;
 	case RCPT_PERMFAIL:
+		ctl_counter->bounced++;
 		/* the status: from the reply's enhanced code, else generic */
 		if (smtp_parse_enhanced(response + (strlen(response) > 4 &&
 		    isdigit((unsigned char)response[0]) &&
@@ -756,9 +776,18 @@ sched_deliverd_lost(int d, uint64_t gen)
 		if (t->deliverd != d || t->gen != gen)
 			continue;
 		m = t->msg;
+		/*
+		 * A reload stops deliverd on purpose: what it had not
+		 * answered was most likely never read, so no attempt
+		 * counts and it goes again in NOTTRIED_WAIT, not after a
+		 * retry_interval.  (Sent twice at worst: at-least-once.)
+		 */
 		for (i = 0; i < t->nrcpt; i++)
-			sched_rcpt_result(m, t->rcpts[i], RCPT_TEMPFAIL, "", "",
-			    "", "", "4.3.0 delivery agent stopped during delivery");
+			sched_rcpt_result(m, t->rcpts[i], q->paused ?
+			    RCPT_NOTTRIED : RCPT_TEMPFAIL, "", "", "", "",
+			    q->paused ? "4.3.0 delivery agent stopped for a "
+			    "reload" : "4.3.0 delivery agent stopped during "
+			    "delivery");
 		sched_task_done(t);
 	}
 }

@@ -8,6 +8,8 @@
  *	queue/<xx>/<id>.env	committed envelope: its presence is the
  *				commit point
  *	corrupt/		envelopes that could not be read, kept
+ *	suspended		the operator's suspensions (control.c):
+ *				"domain until" lines
  *
  * <xx> is the first two hex digits of the random id, so a million
  * messages spread over 256 directories.  Paths are relative: queued
@@ -150,6 +152,21 @@ fail:
 	unlink(tmp);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * A small state file of queued's own (the operator's suspensions) in
+ * the spool, replaced whole and made durable before this returns.
+ */
+int
+spool_write_state(const char *name, const char *buf, size_t len)
+{
+	char	 tmp[128];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if (spool_write_rename(tmp, name, buf, len) == -1)
+		return -1;
+	return spool_sync();
 }
 
 /*

@@ -386,3 +386,63 @@ Test(wire, key_reply_roundtrip_and_wipe)
 	cr_assert_str_eq(g.error, w.error);
 	m_discard(&m);
 }
+
+/*
+ * petrelctl's command frame: no arguments, some, and the refusals (too
+ * many arguments, a short frame, bytes left over), each a protocol
+ * error queued answers by closing the connection.
+ */
+Test(wire, ctl_roundtrip_and_refusals)
+{
+	const char	*argv[] = { "example.net", "--duration", "1h" };
+	struct wire_ctl	 w = { "suspend", 3, argv }, g;
+	struct mbuf	 m;
+	struct mreader	 r;
+	struct imsg	 im;
+	uint32_t	 i;
+
+	m_create(&m, IMSG_CTL_COMMAND, 0, -1);
+	wire_ctl_add(&m, &w);
+	reader_of(&m, &r, &im);
+	cr_assert_eq(wire_ctl_get(&r, &g), 0);
+	cr_assert_str_eq(g.command, "suspend");
+	cr_assert_eq(g.argc, 3);
+	cr_assert_str_eq(g.argv[2], "1h");
+	wire_ctl_clear(&g);
+	m_discard(&m);
+
+	w.command = "status";
+	w.argc = 0;
+	m_create(&m, IMSG_CTL_COMMAND, 0, -1);
+	wire_ctl_add(&m, &w);
+	reader_of(&m, &r, &im);
+	cr_assert_eq(wire_ctl_get(&r, &g), 0, "no arguments is a command too");
+	cr_assert_eq(g.argc, 0);
+	wire_ctl_clear(&g);
+	m_discard(&m);
+
+	m_create(&m, IMSG_CTL_COMMAND, 0, -1);
+	m_add_string(&m, "retry");
+	m_add_u32(&m, CTL_MAX_ARGS + 1);
+	for (i = 0; i < CTL_MAX_ARGS + 1; i++)
+		m_add_string(&m, "x");
+	reader_of(&m, &r, &im);
+	cr_assert_eq(wire_ctl_get(&r, &g), -1, "too many arguments");
+	m_discard(&m);
+
+	m_create(&m, IMSG_CTL_COMMAND, 0, -1);
+	m_add_string(&m, "retry");
+	m_add_u32(&m, 2);
+	m_add_string(&m, "only one");
+	reader_of(&m, &r, &im);
+	cr_assert_eq(wire_ctl_get(&r, &g), -1, "fewer arguments than said");
+	m_discard(&m);
+
+	m_create(&m, IMSG_CTL_COMMAND, 0, -1);
+	m_add_string(&m, "status");
+	m_add_u32(&m, 0);
+	m_add_u8(&m, 1);
+	reader_of(&m, &r, &im);
+	cr_assert_eq(wire_ctl_get(&r, &g), -1, "bytes left over");
+	m_discard(&m);
+}
