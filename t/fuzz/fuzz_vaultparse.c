@@ -1,14 +1,9 @@
 /*
  * fuzz_vaultparse.c - libFuzzer target for keysd's reading of Vault's
  * answers (keysd/vaultparse.c): the first byte picks the HTTP status,
- * the rest is the body.  Build and run from a build directory:
- *
- *	clang -g -O1 -fsanitize=fuzzer,address,undefined \
- *	    -I. -I../../lib -isystem /usr/include/bsd -DLIBBSD_OVERLAY \
- *	    ../../t/fuzz/fuzz_vaultparse.c ../../keysd/vaultparse.c \
- *	    ../../keysd/secret.c ../../lib/util.c ../../lib/log.c \
- *	    -ljansson -lbsd -o fuzz_vaultparse
- *	./fuzz_vaultparse -max_total_time=60
+ * the rest is the body.  Built by make fuzz-targets (configure
+ * --enable-fuzz CC=clang) as t/fuzz/fuzz_vaultparse, and by make check
+ * as t/fuzz/replay_vaultparse; see t/fuzz/RESULTS.md.
  */
 #include "config.h"
 
