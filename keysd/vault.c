@@ -16,6 +16,11 @@
  * and 5xx (not 503: sealed) included.  The URL holds no token, so
  * curl's error texts may be logged; the token header and the answer
  * are built and kept in memory that is wiped.
+ *
+ * With vault_auth = approle, keysd's own token comes from approle.c: a
+ * fetch waits for it (single-flight login), and a 403 for it makes
+ * approle.c log in again, once per fetch.  vault_post() carries
+ * approle.c's logins and renewals over the same multi handle.
  */
 #include "config.h"
 
@@ -54,6 +59,14 @@ struct vreq {
 	char		 errbuf[CURL_ERROR_SIZE];
 	fetch_done_fn	 done;
 	void		*arg;
+	vault_post_fn	 post_done;	/* a vault_post(): the raw answer */
+	char		*post;		/* its body: wiped */
+	size_t		 postlen;
+	char		*ns;		/* X-Vault-Namespace, or NULL */
+	int		 approle;	/* keysd's token, from approle.c */
+	int		 waiting;	/* for it */
+	int		 relogged;	/* after a 403, logged in again */
+	uint64_t	 tokgen;	/* which login's token was sent */
 };
 TAILQ_HEAD(vreq_list, vreq);
 
@@ -91,6 +104,8 @@ vreq_free(struct vreq *r)
 	struct curl_slist *h;
 
 	TAILQ_REMOVE(&v.reqs, r, entry);
+	if (r->waiting)
+		approle_cancel(r);
 	if (r->easy != NULL) {
 		curl_multi_remove_handle(v.multi, r->easy);
 		curl_easy_cleanup(r->easy);
@@ -105,6 +120,9 @@ vreq_free(struct vreq *r)
 	free(r->key);
 	free(r->what);
 	free(r->addr);
+	free(r->ns);
+	if (r->post != NULL)
+		secret_free(r->post, r->postlen + 1);
 	free(r);
 }
 
@@ -201,6 +219,68 @@ vreq_retry(struct vreq *r, const char *why)
 	return 0;
 }
 
+static void
+vreq_drop_headers(struct vreq *r)
+{
+	struct curl_slist *h;
+
+	for (h = r->hdrs; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+}
+
+static struct curl_slist *vault_headers(const char *, const char *);
+
+/* approle.c has keysd's token for this fetch, or why there is none. */
+static void
+vreq_token_cb(void *arg, const char *token, uint64_t gen,
+    enum key_result res, const char *why)
+{
+	struct vreq	*r = arg;
+
+	r->waiting = 0;
+	if (token == NULL) {
+		vreq_done(r, res, NULL, 0, why);
+		return;
+	}
+	r->tokgen = gen;
+	r->hdrs = vault_headers(token, r->ns);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+	if (r->tries == 0)
+		clock_gettime(CLOCK_MONOTONIC, &r->start);
+	vreq_start(r);
+}
+
+/* A vault_post() is over: its answer as it came, or why none came. */
+static void
+vreq_finish_post(struct vreq *r, CURLcode rc)
+{
+	vault_post_fn	 done = r->post_done;
+	void		*arg = r->arg;
+	char		 why[1024];
+	long		 status = 0;
+
+	why[0] = '\0';
+	if (r->toobig || rc == CURLE_FILESIZE_EXCEEDED)
+		snprintf(why, sizeof(why), "unexpected answer from Vault at "
+		    "%s: larger than %d KiB", r->addr, VAULT_BODY_MAX / 1024);
+	else if (rc == CURLE_OPERATION_TIMEDOUT)
+		snprintf(why, sizeof(why), "Vault at %s timed out after "
+		    "%.1f s", r->addr, elapsed(r));
+	else if (rc != CURLE_OK)
+		snprintf(why, sizeof(why), "Vault at %s unreachable: %s",
+		    r->addr, r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+	else
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 0 || status >= 400)
+		v.errors++;
+	r->post_done = NULL;
+	done(arg, status, status ? r->body : NULL, status ? r->blen : 0,
+	    status ? NULL : why);
+	vreq_free(r);
+}
+
 /* A try is over: an answer, a retry, or an outage. */
 static void
 vreq_finish(struct vreq *r, CURLcode rc)
@@ -210,6 +290,10 @@ vreq_finish(struct vreq *r, CURLcode rc)
 	long		 status = 0;
 
 	curl_multi_remove_handle(v.multi, r->easy);
+	if (r->post_done != NULL) {
+		vreq_finish_post(r, rc);
+		return;
+	}
 	if (r->toobig || rc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(why, sizeof(why), "unexpected answer from Vault at "
 		    "%s: larger than %d KiB", r->addr, VAULT_BODY_MAX / 1024);
@@ -241,6 +325,17 @@ vreq_finish(struct vreq *r, CURLcode rc)
 	secret_free(r->body, r->bcap);
 	r->body = NULL;
 	r->blen = r->bcap = 0;
+	if (a.cls == VC_DENIED && r->approle && !r->relogged) {
+		/* revoked or expired early: log in again, ask again */
+		log_info("%s: Vault refused keysd's token (403): logging in "
+		    "again", log_quote(r->what, why, sizeof(why)));
+		r->relogged = 1;
+		vreq_drop_headers(r);
+		approle_refused(r->tokgen);
+		r->waiting = 1;
+		approle_token(vreq_token_cb, r);
+		return;
+	}
 	if (a.cls == VC_RETRY) {
 		if (vreq_retry(r, a.why) == 0)
 			return;
@@ -365,6 +460,7 @@ vault_init(struct event_base *base, struct petrel_conf *conf)
 		explicit_bzero(tok, strlen(tok));
 		unsetenv("VAULT_TOKEN");
 	}
+	approle_init(base, conf);
 }
 
 /* vault_token_file, as keysd's own user: at start and on a flush. */
@@ -379,6 +475,11 @@ vault_read_token(void)
 	secret_free_str(v.file_token);
 	v.file_token = NULL;
 	v.file_err[0] = '\0';
+	if (approle_enabled()) {
+		/* a start or a flush: log in again at the next fetch */
+		approle_reset();
+		return;
+	}
 	if (path == NULL || *path == '\0')
 		return;
 	if (file_read_secret("vault_token_file", path, 0, &v.file_token, &len,
@@ -437,6 +538,8 @@ vault_target(const struct keysource *ks, const char **addr,
 		    "keysd's token is not sent there; give the keysource "
 		    "its own vault_token");
 		return -1;
+	} else if (approle_enabled()) {
+		*token = NULL;		/* approle.c's, once logged in */
 	} else if (*c->keysd_vault_token_file != '\0') {
 		if ((*token = v.file_token) == NULL) {
 			snprintf(why, len, "no Vault token: %s", v.file_err);
@@ -455,13 +558,13 @@ vault_target(const struct keysource *ks, const char **addr,
 		    "https:// URL without user:password@");
 		return -1;
 	}
-	if (*token == NULL) {
+	if (*token == NULL && !approle_enabled()) {
 		snprintf(why, len, "no Vault token (set vault_token in the "
 		    "keysource, vault_token_file in [keysd], or VAULT_TOKEN "
 		    "for petreld)");
 		return -1;
 	}
-	if (!vault_header_ok(*token)) {
+	if (*token != NULL && !vault_header_ok(*token)) {
 		snprintf(why, len, "the Vault token holds bytes a token cannot "
 		    "have");
 		return -1;
@@ -496,38 +599,23 @@ vault_headers(const char *token, const char *ns)
 	return h;
 }
 
-void
-vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
+/* A request to Vault, set up but not started. */
+static struct vreq *
+vreq_new(const char *url, const char *addr, const char *what)
 {
-	const char	*addr, *token, *ns;
 	struct vreq	*r;
-	char		 why[1024], what[512];
 	CURL		*e;
 
-	if (vault_target(ks, &addr, &token, &ns, why, sizeof(why)) == -1) {
-		v.errors++;
-		done(arg, KR_FAILED, NULL, 0, why);
-		return;
-	}
-	if ((e = curl_easy_init()) == NULL) {
-		v.errors++;
-		done(arg, KR_OUTAGE, NULL, 0, "curl_easy_init failed");
-		return;
-	}
+	if ((e = curl_easy_init()) == NULL)
+		return NULL;
 	r = xcalloc(1, sizeof(*r));
 	TAILQ_INSERT_TAIL(&v.reqs, r, entry);
 	r->easy = e;
-	r->done = done;
-	r->arg = arg;
-	r->key = xstrdup(ks->vault_key);
-	r->what = xstrdup(keysource_describe(ks, what, sizeof(what)));
+	r->what = xstrdup(what);
 	r->addr = xstrdup(addr);
-	r->url = vault_url(addr, ks->vault_mount, ks->vault_path);
-	r->hdrs = vault_headers(token, ns);
+	r->url = xstrdup(url);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
@@ -544,8 +632,119 @@ vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	return r;
+}
+
+void
+vault_fetch(const struct keysource *ks, fetch_done_fn done, void *arg)
+{
+	const char	*addr, *token, *ns;
+	struct vreq	*r;
+	char		 why[1024], what[512], *url;
+
+	if (vault_target(ks, &addr, &token, &ns, why, sizeof(why)) == -1) {
+		v.errors++;
+		done(arg, KR_FAILED, NULL, 0, why);
+		return;
+	}
+	url = vault_url(addr, ks->vault_mount, ks->vault_path);
+	r = vreq_new(url, addr, keysource_describe(ks, what, sizeof(what)));
+	free(url);
+	if (r == NULL) {
+		v.errors++;
+		done(arg, KR_OUTAGE, NULL, 0, "curl_easy_init failed");
+		return;
+	}
+	r->done = done;
+	r->arg = arg;
+	r->key = xstrdup(ks->vault_key);
+	r->ns = ns != NULL ? xstrdup(ns) : NULL;
+	curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
 	log_debug("%s: asking %s", r->what, r->addr);
+	if (token == NULL) {
+		/* keysd's own, from an AppRole login */
+		r->approle = 1;
+		r->waiting = 1;
+		approle_token(vreq_token_cb, r);
+		return;
+	}
+	r->hdrs = vault_headers(token, ns);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	vreq_start(r);
+}
+
+/* keysd's own Vault: [keysd] vault_address, else $VAULT_ADDR, or NULL. */
+const char *
+vault_home(void)
+{
+	return *v.conf->keysd_vault_address ? v.conf->keysd_vault_address :
+	    v.env_addr;
+}
+
+int
+vault_post(const char *path, const char *token, const char *json,
+    vault_post_fn done, void *arg, char *err, size_t errlen)
+{
+	const char	*addr = vault_home(), *ns;
+	struct vreq	*r;
+	struct curl_slist *h;
+	size_t		 alen;
+	char		*url;
+
+	ns = *v.conf->keysd_vault_namespace ? v.conf->keysd_vault_namespace :
+	    v.env_ns;
+	if (addr == NULL) {
+		snprintf(err, errlen, "no Vault address (set vault_address "
+		    "in [keysd], or VAULT_ADDR for petreld)");
+		return -1;
+	}
+	if (!vault_address_ok(addr)) {
+		snprintf(err, errlen, "the Vault address is not an http:// "
+		    "or https:// URL without user:password@");
+		return -1;
+	}
+	if (ns != NULL && !vault_header_ok(ns)) {
+		snprintf(err, errlen, "the Vault namespace holds bytes a "
+		    "header cannot carry");
+		return -1;
+	}
+	alen = strlen(addr);
+	while (alen > 0 && addr[alen - 1] == '/')
+		alen--;
+	if (asprintf(&url, "%.*s%s", (int)alen, addr, path) == -1)
+		fatal("keysd: asprintf");
+	r = vreq_new(url, addr, path);
+	free(url);
+	if (r == NULL) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		return -1;
+	}
+	r->post_done = done;
+	r->arg = arg;
+	r->postlen = strlen(json);
+	r->post = secret_strndup(json, r->postlen);
+	if (token != NULL)
+		r->hdrs = vault_headers(token, ns);
+	else {
+		h = curl_slist_append(NULL, "X-Vault-Request: true");
+		if (ns != NULL) {
+			char	*ns_h;
+
+			if (asprintf(&ns_h, "X-Vault-Namespace: %s", ns) == -1)
+				fatal("keysd: asprintf");
+			h = curl_slist_append(h, ns_h);
+			free(ns_h);
+		}
+		r->hdrs = h;
+	}
+	r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->post);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->postlen);
+	log_debug("Vault: POST %s%s", r->addr, path);
+	vreq_start(r);
+	return 0;
 }
 
 /* Requests made (each try), and fetches that failed. */
@@ -564,6 +763,7 @@ vault_shutdown(void)
 
 	while ((r = TAILQ_FIRST(&v.reqs)) != NULL)
 		vreq_free(r);
+	approle_shutdown();
 	if (v.multi != NULL)
 		curl_multi_cleanup(v.multi);
 	v.multi = NULL;

@@ -1,6 +1,7 @@
 /*
  * vaultparse.c - the pure parts of keysd's Vault client: the request
- * URL, the vault_allow check, and what an answer means.  No I/O here,
+ * URL, the vault_allow check, and what an answer means (a KV v2 read,
+ * or the auth block of a login or renewal).  No I/O here,
  * so all of it is unit-tested and can be fuzzed.
  */
 #include "config.h"
@@ -358,4 +359,50 @@ vault_class_result(enum vault_class c)
 	default:
 		return KR_FAILED;
 	}
+}
+
+/*
+ * auth.client_token, auth.lease_duration and auth.renewable from an
+ * answer; the token in a secret buffer.  -1 with why if not there.
+ */
+int
+vault_parse_auth(const char *body, size_t len, char **token, int64_t *lease,
+    int *renewable, char *why, size_t whylen)
+{
+	json_t		*root, *auth, *ct, *ld, *rn;
+	json_error_t	 jerr;
+
+	*token = NULL;
+	if (body == NULL || len == 0 ||
+	    (root = json_loadb(body, len, 0, &jerr)) == NULL) {
+		snprintf(why, whylen, "unexpected answer: HTTP 200 with a "
+		    "body that is not JSON");
+		return -1;
+	}
+	auth = json_object_get(root, "auth");
+	ct = json_object_get(auth, "client_token");
+	ld = json_object_get(auth, "lease_duration");
+	rn = json_object_get(auth, "renewable");
+	if (!json_is_object(auth) || !json_is_string(ct) ||
+	    !json_is_integer(ld) || json_integer_value(ld) < 0 ||
+	    !json_is_boolean(rn)) {
+		snprintf(why, whylen, "unexpected answer: HTTP 200 without "
+		    "auth.client_token, auth.lease_duration and "
+		    "auth.renewable");
+		json_decref(root);
+		return -1;
+	}
+	if (!vault_header_ok(json_string_value(ct))) {
+		snprintf(why, whylen, "unexpected answer: auth.client_token "
+		    "holds bytes a token cannot have");
+		json_decref(root);
+		return -1;
+	}
+	*token = secret_strndup(json_string_value(ct), json_string_length(ct));
+	*lease = json_integer_value(ld);
+	if (*lease > 10LL * 365 * 86400)	/* no timer overflows */
+		*lease = 10LL * 365 * 86400;
+	*renewable = json_is_true(rn);
+	json_decref(root);
+	return 0;
 }

@@ -27,6 +27,29 @@ byte where it matters to a client (status, Content-Type, the JSON bodies):
   503  {"errors":["Vault is sealed"]}     sealed (before any token check)
   and on demand 412, 429, 500, 502 with Vault's texts for them.
 
+and, as Vault's AppRole auth method (mounted at auth/approle) and token
+store do:
+
+  POST /v1/auth/approle/login  {"role_id": R, "secret_id": S}
+       200 {"request_id", "lease_id": "", "renewable": false,
+            "lease_duration": 0, "data": null, "wrap_info": null,
+            "warnings": null, "auth": {"client_token": "hvs.<24>",
+            "accessor", "policies", "token_policies", "metadata":
+            {"role_name"}, "lease_duration": TTL, "renewable": B,
+            "entity_id", "token_type": "service", "orphan": true,
+            "mfa_requirement": null, "num_uses": 0}}
+       400 {"errors":["missing role_id"]}, {"errors":["invalid role or
+            secret ID"]}; 404 no handler when no role is configured
+  POST /v1/auth/token/renew-self  (X-Vault-Token) [{"increment": N|"Ns"}]
+       200 the same auth block, lease_duration the role's TTL (or the
+           increment), capped at what is left of the max TTL (with
+           Vault's warning); 400 {"errors":["lease is not renewable"]}
+           for a token that is not, or one without a lease (the
+           --token-file token); 403 for an unknown, expired or revoked
+           token
+  Issued tokens expire after their lease: then every request with them
+  gets 403 permission denied.
+
 Every /v1 request is appended to DIR/requests.jsonl, one JSON object a
 line: {"time", "method", "path", "query", "token": "ok"|"bad"|"missing",
 "x_vault_request": true|false, "namespace": VALUE|null, "status": N}.
@@ -56,6 +79,13 @@ with a JSON body (answer: 200 {"ok": true, ...}, or 400 with a reason):
                                 (trailing "/" ignored, as Vault does)
   token    {"token": "...", "replace": false}  accept this token too (or only it)
   clearlog {}                   empty DIR/requests.jsonl
+  approle  {"role_id", "secret_id", "ttl": 3, "max_ttl": 60,
+            "renewable": true, "role_name"?}
+                                the AppRole role (one); TTLs in seconds;
+                                tokens issued later follow it
+  revoke   {}                   revoke every token issued by a login
+  GET /_test/tokens             -> {"tokens": [...]} every token a login
+                                issued (for tests that grep logs for them)
   GET /_test/count?path=/v1/secret/data/x  -> {"count": N} (requests so far)
 
 --ctl URL ACTION [JSON] posts one of these and prints the answer (exit 1 on
@@ -111,6 +141,9 @@ state = {
     "slow": 0.0,
     "fail": [],            # (status, path or None) for the next answers
     "namespace": None,
+    "role": None,          # the AppRole role: role_id, secret_id, ttl, ...
+    "leases": {},          # issued token -> its lease
+    "issued": [],          # every token a login issued
 }
 if opts.token_file:
     with open(opts.token_file) as f:
@@ -145,6 +178,50 @@ FAIL_TEXT = {
     502: "bad gateway",
     503: "Vault is sealed",
 }
+
+
+def token_ok(token):
+    """Is this token good now (a --token-file one, or a live lease)?"""
+    if not token:
+        return False
+    if token in state["tokens"]:
+        return True
+    le = state["leases"].get(token)
+    if le is None:
+        return False
+    if time.time() >= le["expires"]:
+        # expired tokens are revoked, as Vault's expiration manager does
+        del state["leases"][token]
+        return False
+    return True
+
+
+def new_token():
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789")
+    raw = os.urandom(24)
+    return "hvs." + "".join(alphabet[b % len(alphabet)] for b in raw)
+
+
+def auth_block(token, le, ttl):
+    return {"client_token": token, "accessor": le["accessor"],
+            "policies": ["default", "petrel"],
+            "token_policies": ["default", "petrel"],
+            "metadata": {"role_name": le["role_name"]},
+            "lease_duration": ttl, "renewable": le["renewable"],
+            "entity_id": le["entity_id"], "token_type": "service",
+            "orphan": True, "mfa_requirement": None, "num_uses": 0}
+
+
+def duration(v):
+    """An increment: seconds as a number, or "30s", "5m", "1h"."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return int(v)
+    v = str(v).strip()
+    mult = {"s": 1, "m": 60, "h": 3600}
+    if v and v[-1] in mult:
+        return int(v[:-1]) * mult[v[-1]]
+    return int(v)
 
 
 def norm_ns(ns):
@@ -196,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"time": time.time(), "method": "GET", "path": u.path,
                  "query": u.query,
                  "token": ("missing" if not token else
-                           "ok" if token in state["tokens"] else "bad"),
+                           "ok" if token_ok(token) else "bad"),
                  "x_vault_request": self.headers.get("X-Vault-Request") is not None,
                  "namespace": ns, "status": status}
         with lock:
@@ -207,8 +284,102 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         if u.path.startswith("/_test/"):
             return self.control(u)
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        token = self.headers.get("X-Vault-Token")
+        ns = self.headers.get("X-Vault-Namespace")
+        with lock:
+            slow = state["slow"]
+        if slow > 0:
+            time.sleep(slow)
+        with lock:
+            # the check before the answer: a renewal may not revive it
+            tstate = ("missing" if not token else
+                      "ok" if token_ok(token) else "bad")
+            status, obj = self.answer_post(u, token, raw)
+        entry = {"time": time.time(), "method": "POST", "path": u.path,
+                 "query": u.query, "token": tstate,
+                 "x_vault_request": self.headers.get("X-Vault-Request") is not None,
+                 "namespace": ns, "status": status}
+        with lock:
+            logf.write(json.dumps(entry) + "\n")
+        self.send_json(status, obj)
+
+    def answer_post(self, u, token, raw):
+        """POSTs under the lock: AppRole login and renew-self."""
+        rest = u.path[len("/v1/"):] if u.path.startswith("/v1/") else None
+        if rest is None:
+            return 404, {"errors": []}
+        if state["sealed"]:
+            return 503, {"errors": ["Vault is sealed"]}
+        st = next((f for f in state["fail"]
+                   if f[1] is None or f[1] == u.path), None)
+        if st is not None:
+            state["fail"].remove(st)
+            st = st[0]
+            text = FAIL_TEXT.get(st) or (
+                'request path "%s": rate limit quota exceeded' % rest)
+            return st, {"errors": [text]}
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return 400, {"errors": ["failed to parse JSON input: invalid "
+                                    "character looking for beginning of "
+                                    "value"]}
+        if not isinstance(body, dict):
+            return 400, {"errors": ["failed to parse JSON input: json: "
+                                    "cannot unmarshal into Go value of "
+                                    "type map[string]interface {}"]}
+        if rest == "auth/approle/login":
+            role = state["role"]
+            if role is None:
+                return 404, {"errors": ['no handler for route "%s". route '
+                                        'entry not found.' % rest]}
+            rid, sid = body.get("role_id"), body.get("secret_id")
+            if not rid:
+                return 400, {"errors": ["missing role_id"]}
+            if rid != role["role_id"] or sid != role["secret_id"]:
+                return 400, {"errors": ["invalid role or secret ID"]}
+            tok = new_token()
+            ttl = int(role["ttl"])
+            now_ = time.time()
+            le = {"expires": now_ + ttl, "max_end": now_ + int(role["max_ttl"]),
+                  "renewable": bool(role["renewable"]), "ttl": ttl,
+                  "accessor": new_token()[4:], "role_name": role["role_name"],
+                  "entity_id": str(uuid.uuid4())}
+            state["leases"][tok] = le
+            state["issued"].append(tok)
+            out = envelope(None)
+            out["auth"] = auth_block(tok, le, ttl)
+            return 200, out
+        if rest == "auth/token/renew-self":
+            if not token_ok(token):
+                return 403, {"errors": ["permission denied"]}
+            le = state["leases"].get(token)
+            if le is None or not le["renewable"]:
+                return 400, {"errors": ["lease is not renewable"]}
+            want = le["ttl"]
+            if body.get("increment") not in (None, "", 0):
+                try:
+                    want = duration(body["increment"])
+                except ValueError:
+                    return 400, {"errors": ["invalid increment"]}
+            now_ = time.time()
+            left = int(le["max_end"] - now_)
+            warnings = None
+            ttl = want
+            if ttl > left:
+                ttl = max(left, 0)
+                warnings = ['TTL of "%ds" exceeded the effective max_ttl of '
+                            '"%ds"; TTL value is capped accordingly'
+                            % (want, ttl)]
+            le["expires"] = now_ + ttl
+            out = envelope(None)
+            out["warnings"] = warnings
+            out["auth"] = auth_block(token, le, ttl)
+            return 200, out
         # Vault itself would write a secret here; tests use /_test/secret
-        self.send_json(405, {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]})
+        return 405, {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}
 
     def answer(self, u, token, ns):
         rest = u.path[len("/v1/"):]
@@ -223,7 +394,7 @@ class Handler(BaseHTTPRequestHandler):
                 text = FAIL_TEXT.get(st) or (
                     'request path "%s": rate limit quota exceeded' % rest)
                 return st, {"errors": [text]}
-            if not token or token not in state["tokens"]:
+            if not token_ok(token):
                 return 403, {"errors": ["permission denied"]}
             if norm_ns(ns) != state["namespace"]:
                 # the token lives in state["namespace"]; looked up anywhere
@@ -258,6 +429,9 @@ class Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------- control
     def control_get(self, u):
         q = urllib.parse.parse_qs(u.query)
+        if u.path == "/_test/tokens":
+            with lock:
+                return self.send_json(200, {"tokens": list(state["issued"])})
         if u.path == "/_test/count":
             want = q.get("path", [None])[0]
             n = 0
@@ -331,6 +505,15 @@ class Handler(BaseHTTPRequestHandler):
             if arg.get("replace"):
                 state["tokens"].clear()
             state["tokens"].add(str(arg["token"]))
+        elif action == "approle":
+            state["role"] = {"role_id": str(arg["role_id"]),
+                             "secret_id": str(arg["secret_id"]),
+                             "ttl": int(arg.get("ttl", 3)),
+                             "max_ttl": int(arg.get("max_ttl", 60)),
+                             "renewable": bool(arg.get("renewable", True)),
+                             "role_name": str(arg.get("role_name", "petrel"))}
+        elif action == "revoke":
+            state["leases"].clear()
         elif action == "clearlog":
             logf.truncate(0)
         else:

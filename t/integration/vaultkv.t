@@ -5,13 +5,16 @@
 # answer (403 Forbidden, 404 InvalidPath, 503 VaultDown, 429, 500, 412).
 # The raw bodies are checked against Vault's documented shapes, the
 # request log against what was sent (never the token itself), and the
-# namespace and HTTPS modes against hvac too.
+# namespace and HTTPS modes against hvac too; so are AppRole login and
+# renew-self (hvac's approle.login and token.renew_self), token expiry,
+# the max TTL cap and the refusals (a wrong secret_id, a token that is
+# not renewable).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vault.sh"
 . "$(dirname "$0")/postfix.sh"
 "$PY" -c 'import hvac' 2>/dev/null || skip_all "python3-hvac not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 33
+plan 46
 
 start_vault; ok $? "vaultkv.py is up on $VAULT_URL"
 vault_put secret smtp-auth/example.net '{"key":"tiger","user":"scott"}'
@@ -145,6 +148,34 @@ ok $([ "$n" -ge 10 ]; echo $?) "requests are counted per path ($n)"
 like "$(echo "$log" | grep '"namespace": "ns2"' | head -n 1)" \
     '"token": "ok", "x_vault_request": true, "namespace": "ns2", "status": 403' \
     "each line says token ok/bad/missing, X-Vault-Request and the namespace sent"
+
+# AppRole login and renew-self, through hvac's own methods
+vault_ctl approle '{"role_id":"role-4711","secret_id":"sid-0815","ttl":3,"max_ttl":5}'
+ok $? "an AppRole role (ttl 3 s, max_ttl 5 s) through the control interface"
+r=$(hv 'sorted(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815")["auth"].keys())')
+is "$r" "['accessor', 'client_token', 'entity_id', 'lease_duration', 'metadata', 'mfa_requirement', 'num_uses', 'orphan', 'policies', 'renewable', 'token_policies', 'token_type']" \
+    "hvac: approle.login answers with Vault's auth block"
+r=$(hv '(lambda a: (a["lease_duration"], a["renewable"], a["client_token"][:4], c.token == a["client_token"]))(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815")["auth"])')
+is "$r" "(3, True, 'hvs.', True)" "lease_duration 3, renewable, an hvs. token hvac then uses"
+r=$(hv '(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815"), read("smtp-auth/example.net")["data"]["data"]["key"])[1]')
+is "$r" tiger "hvac reads a secret with the token from the login"
+r=$(hv '(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815"), c.auth.token.renew_self()["auth"]["lease_duration"])[1]')
+is "$r" 3 "hvac: token.renew_self renews for the role's TTL"
+r=$(hv '(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815"), __import__("time").sleep(2.2), c.auth.token.renew_self())[2]["warnings"]')
+like "$r" 'exceeded the effective max_ttl' "a renewal near the max TTL is capped, with Vault's warning"
+r=$(hv 'raises(lambda: c.auth.approle.login(role_id="role-4711", secret_id="wrong"))')
+is "$r" 'InvalidRequest ["invalid role or secret ID"]' "hvac: a wrong secret_id raises InvalidRequest"
+r=$(hv 'raises(lambda: c.auth.token.renew_self())')
+is "$r" 'InvalidRequest ["lease is not renewable"]' "hvac: renew_self of a token without a lease: lease is not renewable"
+r=$(hv '(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815"), __import__("time").sleep(3.2), raises(lambda: read("smtp-auth/example.net")))[2]')
+is "$r" 'Forbidden ["permission denied"]' "an expired token: Forbidden"
+vault_ctl approle '{"role_id":"role-4711","secret_id":"sid-0815","ttl":3,"renewable":false}'
+r=$(hv '(c.auth.approle.login(role_id="role-4711", secret_id="sid-0815"), raises(lambda: c.auth.token.renew_self()))[1]')
+is "$r" 'InvalidRequest ["lease is not renewable"]' "a role with renewable false: renew_self is refused"
+is "$(vault_requests /v1/auth/approle/login)" 8 "the request log counts the logins (8)"
+is "$(vault_requests /v1/auth/token/renew-self)" 4 "and the renewals (4)"
+ok $(vault_log | grep -q 'sid-0815\|role-4711\|hvs\.'; echo $((1 - $?))) \
+    "neither ids nor issued tokens appear in the request log"
 
 # HTTPS, verified against a CA
 make_ca vaultca && make_cert vaultca vault "IP:127.0.0.1,DNS:localhost"

@@ -660,3 +660,42 @@ Test(conf, list_continuation)
 	cr_assert(strstr(l, "only a list may continue") != NULL, "%s", l);
 	conf_free(&c);
 }
+
+Test(conf, vault_auth_approle_needs_its_two_files)
+{
+	struct petrel_conf	 c;
+	const char		*f;
+
+	f = writeconf("petrel.conf", "[keysd]\nvault_auth = approle\n"
+	    "vault_role_id_file = /etc/petrel/role_id\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	cr_assert(strstr(errbuf, "vault_auth = approle needs "
+	    "vault_role_id_file and vault_secret_id_file") != NULL, "%s",
+	    errbuf);
+	conf_free(&c);
+
+	f = writeconf("petrel.conf", "[keysd]\nvault_auth = approle\n"
+	    "vault_role_id_file = /etc/petrel/role_id\n"
+	    "vault_secret_id_file = /etc/petrel/secret_id\n"
+	    "vault_token_file = /etc/petrel/token\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	cr_assert(strstr(errbuf, "do not go together") != NULL, "%s", errbuf);
+	conf_free(&c);
+
+	f = writeconf("petrel.conf", "[keysd]\nvault_auth = approle\n"
+	    "vault_role_id_file = /etc/petrel/role_id\n"
+	    "vault_secret_id_file = secret_id\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), 0, "%s",
+	    errbuf);
+	cr_assert_str_eq(c.keysd_vault_auth, "approle");
+	cr_assert_str_eq(c.keysd_vault_role_id_file, "/etc/petrel/role_id");
+	cr_assert(c.keysd_vault_secret_id_file[0] == '/' &&
+	    strstr(c.keysd_vault_secret_id_file, "/secret_id") != NULL);
+	conf_free(&c);
+
+	f = writeconf("petrel.conf", "[keysd]\nvault_auth = kubernetes\n");
+	cr_assert_eq(conf_load(&c, f, errbuf, sizeof(errbuf)), -1);
+	cr_assert(strstr(errbuf, "must be token or approle") != NULL, "%s",
+	    errbuf);
+	conf_free(&c);
+}

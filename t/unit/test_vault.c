@@ -317,3 +317,54 @@ Test(vault, huge_bodies)
 	    "KiB");
 	free(big);
 }
+
+/* The auth block of an AppRole login or a renew-self, as Vault sends it. */
+#define AUTH_OK	"{\"request_id\":\"6f1f5d1e-0000-4000-8000-000000000001\"," \
+	"\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0," \
+	"\"data\":null,\"wrap_info\":null,\"warnings\":null,\"auth\":" \
+	"{\"client_token\":\"hvs.CAESIabc\",\"accessor\":\"x\"," \
+	"\"policies\":[\"default\"],\"token_policies\":[\"default\"]," \
+	"\"metadata\":{\"role_name\":\"petrel\"},\"lease_duration\":1200," \
+	"\"renewable\":true,\"entity_id\":\"e\",\"token_type\":\"service\"," \
+	"\"orphan\":true,\"mfa_requirement\":null,\"num_uses\":0}}"
+
+Test(vault, auth_block_gives_token_lease_and_renewable)
+{
+	char	*tok, why[256];
+	int64_t	 lease;
+	int	 ren;
+
+	cr_assert_eq(vault_parse_auth(AUTH_OK, strlen(AUTH_OK), &tok, &lease,
+	    &ren, why, sizeof(why)), 0);
+	cr_assert_str_eq(tok, "hvs.CAESIabc");
+	cr_assert_eq(lease, 1200);
+	cr_assert_eq(ren, 1);
+	secret_free_str(tok);
+}
+
+Test(vault, auth_block_missing_or_mistyped_is_refused_without_the_token)
+{
+	static const char *bad[] = {
+		"",
+		"not json",
+		"{\"auth\":null}",
+		"{\"auth\":{\"client_token\":\"hvs.secret1\",\"renewable\":true}}",
+		"{\"auth\":{\"client_token\":\"hvs.secret1\",\"lease_duration\":\"5\",\"renewable\":true}}",
+		"{\"auth\":{\"client_token\":\"hvs.secret1\",\"lease_duration\":-1,\"renewable\":true}}",
+		"{\"auth\":{\"client_token\":\"hvs.secret1\",\"lease_duration\":5,\"renewable\":\"yes\"}}",
+		"{\"auth\":{\"client_token\":7,\"lease_duration\":5,\"renewable\":true}}",
+		"{\"auth\":{\"client_token\":\"hvs.a\\r\\nX: y\",\"lease_duration\":5,\"renewable\":true}}",
+	};
+	char	*tok, why[256];
+	int64_t	 lease;
+	int	 ren;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(vault_parse_auth(bad[i], strlen(bad[i]), &tok,
+		    &lease, &ren, why, sizeof(why)), -1, "case %zu", i);
+		cr_assert_null(tok);
+		cr_assert_null(strstr(why, "secret1"), "case %zu: %s", i, why);
+		cr_assert_neq(why[0], '\0');
+	}
+}
