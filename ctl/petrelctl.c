@@ -327,6 +327,9 @@ show_stats(json_t *j)
 			prom("petrel_keysd_vault_requests_total",
 			    "Requests keysd made to Vault.", "counter",
 			    i_of(k, "vault_requests"));
+			prom("petrel_keysd_oauth2_requests_total",
+			    "Requests keysd made to OAuth2 token endpoints.",
+			    "counter", i_of(k, "oauth2_requests"));
 			prom("petrel_keysd_stale_served_total",
 			    "Stale secrets served during an outage.",
 			    "counter", i_of(k, "stale_served"));
@@ -355,10 +358,12 @@ show_stats(json_t *j)
 	    "queued_messages"));
 	if (json_is_object(k))
 		printf("keysd          %lld cache hits, %lld misses, %lld "
-		    "Vault requests, %lld stale\n",
+		    "Vault requests, %lld OAuth2 token requests, %lld "
+		    "stale\n",
 		    (long long)i_of(k, "cache_hits"),
 		    (long long)i_of(k, "cache_misses"),
 		    (long long)i_of(k, "vault_requests"),
+		    (long long)i_of(k, "oauth2_requests"),
 		    (long long)i_of(k, "stale_served"));
 	json_array_foreach(json_object_get(j, "deliverd"), i, d)
 		json_array_foreach(json_object_get(d, "sites"), l, s)

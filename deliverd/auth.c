@@ -13,6 +13,14 @@
  * password in answer to two 334 challenges (Microsoft 365 refuses
  * PLAIN and takes LOGIN).
  *
+ * When the password keysource is an OAuth2 one, keysd answers with an
+ * access token and the mechanism is XOAUTH2 or, when only that is
+ * offered, OAUTHBEARER (RFC 7628), each with an initial response (the
+ * default list is then XOAUTH2, OAUTHBEARER; smtp_auth_mechanisms may
+ * force either).  A 334 there carries the server's error: XOAUTH2 is
+ * answered with an empty line, OAUTHBEARER with the %x01 RFC 7628
+ * asks for, the server then fails the exchange, and so does this host.
+ *
  * The password comes from keysd (keys.c) when it is needed, while the
  * connection waits; it is held only until the last line carrying it is
  * queued, in memory that is wiped, and the line itself goes out of a
@@ -43,6 +51,7 @@
 #include "conn.h"
 #include "keys.h"
 #include "keysource.h"
+#include "sasl.h"
 #include "secret.h"
 #include "trace.h"
 #include "util.h"
@@ -251,15 +260,23 @@ auth_choose(struct conn *c)
 {
 	char *const	*list = c->site->eg.smtp_auth_mechanisms;
 	static char	*dflt[] = { "PLAIN", "LOGIN", NULL };
+	static char	*dflt_oauth2[] = { "XOAUTH2", "OAUTHBEARER", NULL };
+	const struct keysource *ks = c->site->eg.smtp_auth_plain_password;
+	int		 oauth2 = ks != NULL && ks->kind == KS_OAUTH2;
+	int		 usable = oauth2 ? MECH_XOAUTH2 | MECH_OAUTHBEARER :
+	    MECH_PLAIN | MECH_LOGIN;
 	size_t		 i, j;
 
 	if (list[0] == NULL)
-		list = dflt;
+		list = oauth2 ? dflt_oauth2 : dflt;
 	for (i = 0; list[i] != NULL; i++)
 		for (j = 0; j < NMECHS; j++)
-			/* XOAUTH2 and OAUTHBEARER need an OAuth2 keysource */
+			/*
+			 * XOAUTH2 and OAUTHBEARER need an OAuth2 keysource,
+			 * and an access token is no password
+			 */
 			if (strcasecmp(list[i], mechs[j].name) == 0 &&
-			    (mechs[j].bit & (MECH_PLAIN | MECH_LOGIN)) &&
+			    (mechs[j].bit & usable) &&
 			    (c->ext_auth & mechs[j].bit))
 				return mechs[j].bit;
 	return 0;
@@ -307,7 +324,8 @@ auth_start(struct conn *c)
 			}
 		auth_fail(c, "4.7.0 %s offers no AUTH mechanism petrel may "
 		    "use (offered:%s; smtp_auth_mechanisms allows PLAIN and "
-		    "LOGIN unless it says otherwise)", c->relay,
+		    "LOGIN, or XOAUTH2 and OAUTHBEARER for an OAuth2 "
+		    "keysource, unless it says otherwise)", c->relay,
 		    *offered ? offered : " none petrel knows");
 		return;
 	}
@@ -357,6 +375,28 @@ auth_key(void *arg, const struct wire_key_reply *w)
 	}
 	c->state = C_AUTH;
 	conn_timeout(c, c->site->eg.auth_timeout);
+	if (c->auth_mech == MECH_XOAUTH2 || c->auth_mech == MECH_OAUTHBEARER) {
+		char	 host[256], *colon;
+		int	 port = 0;
+
+		/* auth_host is "name:port" */
+		strlcpy(host, c->auth_host, sizeof(host));
+		if ((colon = strrchr(host, ':')) != NULL) {
+			*colon = '\0';
+			port = atoi(colon + 1);
+		}
+		if (c->auth_mech == MECH_XOAUTH2) {
+			plain = sasl_xoauth2(c->auth_user, w->secret, &n);
+			conn_send_secret(c, "AUTH XOAUTH2 ", plain, n);
+		} else {
+			plain = sasl_oauthbearer(c->auth_user, host, port,
+			    w->secret, &n);
+			conn_send_secret(c, "AUTH OAUTHBEARER ", plain, n);
+		}
+		secret_free(plain, n + 1);
+		c->auth_step = 2;
+		return;
+	}
 	if (c->auth_mech == MECH_LOGIN) {
 		c->auth_secret = secret_strndup(w->secret, strlen(w->secret));
 		c->auth_step = 0;
@@ -375,6 +415,32 @@ auth_key(void *arg, const struct wire_key_reply *w)
 	conn_send_secret(c, "AUTH PLAIN ", plain, n);
 	secret_free(plain, n);
 	c->auth_step = 2;
+}
+
+/*
+ * An OAuth2 mechanism's 334: the server's JSON error, decoded for the
+ * logs ({"status":"401","schemes":"bearer",...}: no secret in it).
+ */
+static void
+auth_challenge(struct conn *c, const char *reply)
+{
+	unsigned char	 out[sizeof(c->auth_err)];
+	size_t		 i, n;
+	int		 len;
+
+	reply += strspn(reply, "0123456789 .");
+	n = strlen(reply);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 >= sizeof(out) ||
+	    (len = EVP_DecodeBlock(out, (const unsigned char *)reply, n)) < 0) {
+		strlcpy(c->auth_err, "an undecodable challenge",
+		    sizeof(c->auth_err));
+		return;
+	}
+	while (len > 0 && out[len - 1] == '\0')
+		len--;
+	for (i = 0; i < (size_t)len && i < sizeof(c->auth_err) - 1; i++)
+		c->auth_err[i] = out[i] >= 0x20 && out[i] < 0x7f ? out[i] : '?';
+	c->auth_err[i] = '\0';
 }
 
 /* A reply to AUTH, or to one of LOGIN's answers. */
@@ -396,6 +462,21 @@ auth_reply(struct conn *c, int code, const char *reply)
 		c->auth_step++;
 		return;
 	}
+	if (code == 334 && c->auth_step == 2 &&
+	    (c->auth_mech == MECH_XOAUTH2 || c->auth_mech == MECH_OAUTHBEARER)) {
+		/*
+		 * The server's error (base64 JSON, no secret in it): an
+		 * empty response for XOAUTH2, %x01 for OAUTHBEARER (RFC
+		 * 7628 3.2.3); its final reply fails the exchange.
+		 */
+		auth_challenge(c, reply);
+		if (c->auth_mech == MECH_XOAUTH2)
+			conn_send(c, "%s", "");
+		else
+			conn_send(c, "%s", "AQ==");
+		c->auth_step = 3;
+		return;
+	}
 	if (code == 334) {
 		/* a challenge we have no answer for: cancel (RFC 4954 4) */
 		conn_send(c, "*");
@@ -415,9 +496,10 @@ auth_reply(struct conn *c, int code, const char *reply)
 	}
 	if (code == 535)
 		bad_record(c, reply);
-	auth_fail(c, "4.7.%d AUTH %s as %s to %s failed: %s",
+	auth_fail(c, "4.7.%d AUTH %s as %s to %s failed: %s%s%s%s",
 	    code == 535 ? 8 : 0, mech_name(c->auth_mech), c->auth_user,
-	    c->relay, reply);
+	    c->relay, reply, c->auth_step == 3 ? " (the server said: " : "",
+	    c->auth_step == 3 ? c->auth_err : "", c->auth_step == 3 ? ")" : "");
 }
 
 static void	auth_checked(void *, const struct wire_key_reply *);

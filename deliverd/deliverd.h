@@ -75,6 +75,7 @@ struct conn {
 	char		*auth_secret;	/* LOGIN, between its two steps */
 	char		 auth_fp[65];	/* keysd's fingerprint of it */
 	char		 auth_host[300];	/* "name:port", the 535 memory's key */
+	char		 auth_err[256];	/* XOAUTH2/OAUTHBEARER: the 334 error */
 	uint32_t	 key_req;	/* a request to keysd under way */
 	/* TLS: the egress path's wish when the connection began ... */
 	enum tls_mode	 tls_mode;

@@ -13,6 +13,12 @@
  * the source again, for a hold-off (10 s doubling to 2 min), so a Vault
  * that times out does not hold every new connection for vault_timeout.
  *
+ * An OAuth2 access token is kept for its own lifetime, not cache_ttl:
+ * it is handed out only while more than OAUTH2_REFRESH (10 min, as
+ * Microsoft's high-volume endpoint wants) plus OAUTH2_MARGIN are left,
+ * so a token with under 10 minutes left is refreshed before use; a
+ * stale one is served during an outage only while it is still valid.
+ *
  * The key string holds key_data or a vault_token when the spec does,
  * so it is wiped like the value.  A flush drops everything; a fetch
  * under way then still answers its waiters, but its result is not kept.
@@ -33,9 +39,12 @@
 #include "util.h"
 #include "wire.h"
 #include "keysd.h"
+#include "oauth2.h"
 
 #define HOLD_MIN	10	/* s without asking after an outage, */
 #define HOLD_MAX	120	/* doubling to this */
+#define OAUTH2_REFRESH	600	/* s left: refresh an access token first */
+#define OAUTH2_MARGIN	60	/* s for the SMTP session, clock skew */
 
 struct centry {
 	RB_ENTRY(centry) entry;
@@ -48,6 +57,7 @@ struct centry {
 	size_t		 len;
 	char		 fp[33];
 	time_t		 fetched;	/* monotonic seconds */
+	int64_t		 expires_in;	/* OAuth2: the token's lifetime, s */
 	time_t		 hold_until;	/* after an outage: stale, no fetch */
 	int		 hold;		/* its length, s */
 	char		 hold_why[512];
@@ -106,6 +116,28 @@ cache_key(const struct keysource *ks, size_t *len)
 			p += sprintf(p, "%s=%s", name, value) + 1;
 	*len = n;
 	return k;
+}
+
+/* The value may be handed out as it is (not stale). */
+static int
+centry_fresh(const struct centry *e, time_t now)
+{
+	if (e->ks->kind == KS_OAUTH2)
+		return now - e->fetched < e->expires_in - OAUTH2_REFRESH -
+		    OAUTH2_MARGIN;
+	return now - e->fetched < keysd_conf->keysd_cache_ttl;
+}
+
+/* How long after its fetch a value may still be served stale. */
+static int64_t
+centry_stale_ttl(const struct centry *e)
+{
+	int64_t	 stale = keysd_conf->keysd_stale_ttl;
+
+	/* never an access token past its expiry */
+	if (e->ks->kind == KS_OAUTH2 && e->expires_in - OAUTH2_MARGIN < stale)
+		stale = e->expires_in - OAUTH2_MARGIN;
+	return stale;
 }
 
 static void
@@ -205,7 +237,7 @@ cache_done(void *arg, enum key_result res, char *value, size_t len,
 	struct kwaiter_list waiters;
 	char		 err[2048];
 	time_t		 now = now_mono();
-	int64_t		 stale = keysd_conf->keysd_stale_ttl;
+	int64_t		 stale = centry_stale_ttl(e);
 
 	e->inflight = 0;
 	TAILQ_INIT(&waiters);
@@ -222,13 +254,15 @@ cache_done(void *arg, enum key_result res, char *value, size_t len,
 			TAILQ_REMOVE(&by_age, e, age);
 			TAILQ_INSERT_TAIL(&by_age, e, age);
 		}
-		if (e->ks->kind == KS_VAULT)
+		if (e->ks->kind == KS_OAUTH2)
+			;	/* oauth2.c said so, with the lifetime */
+		else if (e->ks->kind == KS_VAULT)
 			log_info("%s fetched", e->what);
 		else
 			log_debug("%s read", e->what);
 	} else {
 		secret_free(value, len);
-		if (e->ks->kind == KS_VAULT)
+		if (e->ks->kind == KS_VAULT || e->ks->kind == KS_OAUTH2)
 			snprintf(err, sizeof(err), "%s: %s", e->what, why);
 		else
 			strlcpy(err, why, sizeof(err));
@@ -256,6 +290,22 @@ cache_done(void *arg, enum key_result res, char *value, size_t len,
 		centry_free(e);
 }
 
+/* An access token came, with its lifetime. */
+static void
+cache_done_oauth2(void *arg, enum key_result res, char *value, size_t len,
+    int64_t expires_in, const char *why)
+{
+	struct centry	*e = arg;
+
+	if (res == KR_OK) {
+		/* no expires_in: as long as cache_ttl, plus the margins */
+		e->expires_in = expires_in > 0 ? expires_in :
+		    keysd_conf->keysd_cache_ttl + OAUTH2_REFRESH +
+		    OAUTH2_MARGIN;
+	}
+	cache_done(e, res, value, len, why);
+}
+
 static void
 cache_fetch(struct centry *e)
 {
@@ -278,6 +328,9 @@ cache_fetch(struct centry *e)
 	case KS_VAULT:
 		vault_fetch(e->ks, cache_done, e);
 		return;
+	case KS_OAUTH2:
+		oauth2_fetch(e->ks, cache_done_oauth2, e);
+		return;
 	}
 	cache_done(e, KR_FAILED, NULL, 0, "incomplete keysource");
 }
@@ -295,7 +348,7 @@ cache_request(const struct keysource *ks, const struct kwaiter *req)
 	if (e != NULL) {
 		secret_free(key.key, key.keylen + 1);
 		if (!e->inflight && e->value != NULL &&
-		    now_mono() - e->fetched < keysd_conf->keysd_cache_ttl) {
+		    centry_fresh(e, now_mono())) {
 			hits++;
 			answer_ok(e, req, "from the cache");
 			return;
@@ -303,7 +356,7 @@ cache_request(const struct keysource *ks, const struct kwaiter *req)
 		misses++;
 		if (!e->inflight && e->value != NULL &&
 		    now_mono() < e->hold_until &&
-		    now_mono() - e->fetched <= keysd_conf->keysd_stale_ttl) {
+		    now_mono() - e->fetched <= centry_stale_ttl(e)) {
 			answer_stale(e, req);
 			return;
 		}
@@ -364,7 +417,8 @@ cache_gc(evutil_socket_t fd, short ev, void *arg)
 	if (keysd_conf->keysd_stale_ttl > keep)
 		keep = keysd_conf->keysd_stale_ttl;
 	TAILQ_FOREACH_SAFE(e, &by_age, age, next)
-		if (!e->inflight && now - e->fetched > keep)
+		if (!e->inflight && (e->ks->kind == KS_OAUTH2 ?
+		    now - e->fetched > e->expires_in : now - e->fetched > keep))
 			centry_free(e);
 	evtimer_add(gc_ev, &tv);
 }

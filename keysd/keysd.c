@@ -34,6 +34,7 @@
 #include "wire.h"
 #include "wirecodec.h"
 #include "keysd.h"
+#include "oauth2.h"
 
 #define KEYSD_MAX_WORKERS	4096
 
@@ -243,6 +244,7 @@ static int
 keysd_ctl(struct imsg *im)
 {
 	struct keysd_stats st;
+	uint64_t	 o2req, o2err;
 	struct mreader	 r;
 	struct mbuf	 m;
 	const char	*cmd;
@@ -259,7 +261,8 @@ keysd_ctl(struct imsg *im)
 		cache_stats(&st);
 		vault_stats(&st);
 		file_stats(&st);
-		j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		oauth2_stats(&o2req, &o2err);
+		j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "cache_entries", (json_int_t)st.cache_entries,
 		    "cache_hits", (json_int_t)st.cache_hits,
 		    "cache_misses", (json_int_t)st.cache_misses,
@@ -267,7 +270,9 @@ keysd_ctl(struct imsg *im)
 		    "vault_errors", (json_int_t)st.vault_errors,
 		    "stale_served", (json_int_t)st.stale_served,
 		    "refused", (json_int_t)st.refused,
-		    "file_reads", (json_int_t)st.file_reads);
+		    "file_reads", (json_int_t)st.file_reads,
+		    "oauth2_requests", (json_int_t)o2req,
+		    "oauth2_errors", (json_int_t)o2err);
 		if (j == NULL || (doc = json_dumps(j, JSON_COMPACT)) == NULL)
 			fatalx("keysd: stats: json");
 	} else
@@ -344,6 +349,7 @@ keysd_main(struct proc_args *pa)
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	vault_init(base, conf);		/* curl_global_init, $VAULT_* */
+	oauth2_init(base, conf);	/* state_dir, made keysd's own */
 	priv_drop("keysd", conf->privsep, conf->keysd_user, NULL);
 	secret_hygiene();		/* a uid change resets dumpable */
 	vault_read_token();		/* as keysd's own user */
@@ -358,6 +364,7 @@ keysd_main(struct proc_args *pa)
 	event_base_dispatch(base);
 
 	vault_shutdown();
+	oauth2_shutdown();
 	cache_shutdown();
 	for (j = 0; j < nworkers; j++) {
 		chan_free(workers[j]->chan);

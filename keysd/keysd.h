@@ -8,6 +8,8 @@
  *	file.c		key files under key_dirs
  *	vault.c		Vault over libcurl's multi interface, on libevent
  *	vaultparse.c	Vault's pure parts: URL, vault_allow, the answer
+ *	oauth2.c	OAuth 2.0 access tokens from a token endpoint (oauth2.h)
+ *	approle.c	vault_auth = approle: login, renew-self, re-login
  *	secret.c	memory that held a secret: locked, wiped when freed
  */
 #ifndef PETREL_KEYSD_H
@@ -93,6 +95,29 @@ void	 vault_read_token(void);
 void	 vault_fetch(const struct keysource *, fetch_done_fn, void *arg);
 void	 vault_shutdown(void);
 void	 vault_stats(struct keysd_stats *);
+/*
+ * A POST to keysd's own Vault ({vault_address}{path}), for approle.c:
+ * json (a secret buffer's text, copied) as the body, token (or NULL)
+ * as X-Vault-Token.  The answer: status and body (wiped after the
+ * call), or status 0 and err when no answer came.
+ */
+typedef void	(*vault_post_fn)(void *arg, long status, const char *body,
+		    size_t len, const char *err);
+int	 vault_post(const char *path, const char *token, const char *json,
+	    vault_post_fn, void *arg, char *err, size_t errlen);
+const char *vault_home(void);
+
+/* approle.c */
+/* The token for a fetch: now or once logged in (gen: for a refusal). */
+typedef void	(*approle_fn)(void *arg, const char *token, uint64_t gen,
+		    enum key_result, const char *why);
+void	 approle_init(struct event_base *, struct petrel_conf *);
+int	 approle_enabled(void);
+void	 approle_token(approle_fn, void *arg);
+void	 approle_cancel(void *arg);
+void	 approle_refused(uint64_t gen);
+void	 approle_reset(void);
+void	 approle_shutdown(void);
 
 /* vaultparse.c: no I/O, so it can be tested and fuzzed on its own */
 enum vault_class {
@@ -123,6 +148,8 @@ int	 vault_check_path(const char *mount, const char *path, char *err,
 	    size_t errlen);
 char	*vault_url(const char *address, const char *mount, const char *path);
 int	 vault_header_ok(const char *);
+int	 vault_parse_auth(const char *body, size_t len, char **token,
+	    int64_t *lease, int *renewable, char *why, size_t whylen);
 int	 vault_address_ok(const char *);
 
 

@@ -105,7 +105,11 @@ const struct conf_key conf_keys[] = {
 	{ "keysd", "vault_allow", CT_LIST, "*", O(keysd_vault_allow), 0,
 	  "Mount/path patterns keysd will read from Vault (comma separated, fnmatch(3): * also spans /)." },
 	{ "keysd", "vault_auth", CT_STRING, "token", O(keysd_vault_auth), 0,
-	  "How keysd logs in to Vault; only token for now." },
+	  "How keysd gets its Vault token: token (vault_token_file, else $VAULT_TOKEN) or approle (it logs in with vault_role_id_file and vault_secret_id_file at POST /v1/auth/approle/login, renews the token with /v1/auth/token/renew-self at two thirds of its lease, and logs in again when it cannot be renewed, nears its max TTL, is refused, or on reload). The token lives only in keysd's memory. While a login fails, cached secrets are served within stale_ttl." },
+	{ "keysd", "vault_role_id_file", CT_PATH, "", O(keysd_vault_role_id_file), 0,
+	  "With vault_auth = approle: file holding the AppRole role_id, read as the keysd user at each login." },
+	{ "keysd", "vault_secret_id_file", CT_PATH, "", O(keysd_vault_secret_id_file), 0,
+	  "With vault_auth = approle: file holding the AppRole secret_id, read as the keysd user at each login; never logged." },
 	{ "keysd", "vault_namespace", CT_STRING, "", O(keysd_vault_namespace), 0,
 	  "Vault namespace (X-Vault-Namespace), used when a keysource has no vault_namespace; empty: $VAULT_NAMESPACE." },
 	{ "keysd", "vault_connect_timeout", CT_DURATION, "5s", O(keysd_vault_connect_timeout), 0,
@@ -116,6 +120,8 @@ const struct conf_key conf_keys[] = {
 	  "How long a fetched secret is reused; many connections asking at once cause one fetch. SIGHUP empties the cache." },
 	{ "keysd", "stale_ttl", CT_DURATION, "1h", O(keysd_stale_ttl), 0,
 	  "How long (from when it was fetched) the last good secret is served while its source is down (unreachable, timing out, sealed, 5xx), with a warning each time; meanwhile Vault is asked again only after 10 s, doubling to 2 min. Not on an answer such as 403 or 404." },
+	{ "keysd", "state_dir", CT_PATH, "/var/lib/petrel/keysd", O(keysd_state_dir), 0,
+	  "keysd's own state: rotated OAuth2 refresh tokens, one file each (mode 0600, written durably). Created (0700, owned by keysd's user) at start when missing. Empty: a rotated refresh token is not kept (with a warning), and the next refresh uses the keysource's own, which a rotating provider has revoked." },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -373,9 +379,10 @@ conf_handler(void *user, const char *section, const char *name,
 	if (conf_keys[i].off == O(policy))
 		p->conf->policy_given = 1;
 	if (conf_keys[i].off == O(keysd_vault_auth) &&
-	    strcmp(str_trim(v), "token") != 0) {
-		conf_error(p, p->lineno, "[%s] %s = %s: only token is "
-		    "supported", section, name, value);
+	    strcmp(str_trim(v), "token") != 0 &&
+	    strcmp(str_trim(v), "approle") != 0) {
+		conf_error(p, p->lineno, "[%s] %s = %s: must be token or "
+		    "approle", section, name, value);
 		return 1;
 	}
 	if ((err = conf_set(p->conf, &conf_keys[i], str_trim(v))) != NULL)
@@ -488,6 +495,16 @@ conf_check(struct petrel_conf *c, struct conf_parse *p)
 		    "to 1h");
 	if (c->keysd_vault_timeout < 1 || c->keysd_vault_timeout > 3600)
 		conf_error(p, 0, "[keysd] vault_timeout: from 1s to 1h");
+	if (strcmp(c->keysd_vault_auth, "approle") == 0 &&
+	    (*c->keysd_vault_role_id_file == '\0' ||
+	    *c->keysd_vault_secret_id_file == '\0'))
+		conf_error(p, 0, "[keysd] vault_auth = approle needs "
+		    "vault_role_id_file and vault_secret_id_file");
+	if (strcmp(c->keysd_vault_auth, "approle") == 0 &&
+	    *c->keysd_vault_token_file != '\0')
+		conf_error(p, 0, "[keysd] vault_token_file and vault_auth = "
+		    "approle do not go together (approle logs in for its "
+		    "token)");
 	if (c->queued_max_retry_interval < c->queued_retry_interval)
 		conf_error(p, 0, "[queued] max_retry_interval is shorter than "
 		    "retry_interval");

@@ -76,10 +76,13 @@ struct petrel_conf {
 	char		*keysd_vault_allow;
 	char		*keysd_vault_namespace;
 	char		*keysd_vault_auth;
+	char		*keysd_vault_role_id_file;
+	char		*keysd_vault_secret_id_file;
 	int64_t		 keysd_vault_connect_timeout;
 	int64_t		 keysd_vault_timeout;
 	int64_t		 keysd_cache_ttl;
 	int64_t		 keysd_stale_ttl;
+	char		*keysd_state_dir;	/* rotated OAuth2 refresh tokens */
 };
 
 enum conf_type {

@@ -234,6 +234,46 @@ get_duration(lua_State *L, int idx, int64_t max, int64_t *out, char *err,
 	return 0;
 }
 
+/*
+ * An OAuth2 keysource's nested one (oauth2_client_secret = { ... }),
+ * the table at -1: each key as "name.key", so keysource.c checks it
+ * (and refuses another table inside).
+ */
+static int
+set_nested(lua_State *L, struct keysource *ks, const char *name, char *err,
+    size_t errlen)
+{
+	const char	*v;
+	size_t		 len;
+	int		 idx = lua_absindex(L, -1);
+	char		 k[128], d[128];
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			snprintf(err, errlen, "%s: keysource keys are names, "
+			    "got %s", name, describe(L, -2, d, sizeof(d)));
+			lua_pop(L, 2);
+			return -1;
+		}
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			snprintf(err, errlen, "%s.%s: expected a string, got "
+			    "a %s", name, lua_tostring(L, -2),
+			    luaL_typename(L, -1));
+			lua_pop(L, 2);
+			return -1;
+		}
+		snprintf(k, sizeof(k), "%s.%s", name, lua_tostring(L, -2));
+		v = lua_tolstring(L, -1, &len);
+		if (keysource_set(ks, k, v, len, err, errlen) == -1) {
+			lua_pop(L, 2);
+			return -1;
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
 /* The table form of a keysource, through keysource.c's one parser. */
 static struct keysource *
 get_keysource(lua_State *L, int idx, char *err, size_t errlen)
@@ -258,6 +298,15 @@ get_keysource(lua_State *L, int idx, char *err, size_t errlen)
 			snprintf(err, errlen, "keysource keys are names, got "
 			    "%s", describe(L, -2, d, sizeof(d)));
 			goto bad;
+		}
+		if (lua_type(L, -1) == LUA_TTABLE &&
+		    strncmp(lua_tostring(L, -2), "oauth2_", 7) == 0) {
+			/* a nested keysource: its keys one by one */
+			if (set_nested(L, ks, lua_tostring(L, -2), err,
+			    errlen) == -1)
+				goto bad;
+			lua_pop(L, 1);
+			continue;
 		}
 		if (lua_type(L, -1) != LUA_TSTRING) {
 			/* never echo a value: it may be a secret */

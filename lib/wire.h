@@ -128,7 +128,9 @@ enum imsg_type {
 	/*
 	 * deliverd -> keysd: what does this keysource hold?  peerid =
 	 * request id.  Payload: wire_key_req (wirecodec.h): u8 want
-	 * (KEY_WANT_*), then the keysource spec, field by field.
+	 * (KEY_WANT_*), then the keysource spec, field by field: u32 n
+	 * (at most 64), n times string name, string value; an OAuth2
+	 * keysource's nested ones as "oauth2_client_secret.key_file" ...
 	 * keysd -> deliverd: IMSG_KEYSD_KEY, peerid = the request's id.
 	 * Payload: wire_key_reply: u8 status (KEY_*), string fingerprint
 	 * (a keyed hash of the secret: equal secrets, equal fingerprints,

@@ -252,7 +252,7 @@ wire_key_req_get(struct mreader *r, struct wire_key_req *w, char *err,
 	memset(w, 0, sizeof(*w));
 	if (m_get_u8(r, &want) == -1 || (want != KEY_WANT_SECRET &&
 	    want != KEY_WANT_FINGERPRINT) || m_get_u32(r, &n) == -1 ||
-	    n > 16)
+	    n > 64)
 		return -1;
 	w->want = want;
 	ks = keysource_new();

@@ -9,8 +9,9 @@
  *
  * Checked: a refusal has a reason; a copy is equal key by key;
  * keysource_describe() and keysource_label() never depend on a
- * secret (key_data, vault_token) nor on the user:password of a
- * vault_address: with those replaced, they print the same.
+ * secret (key_data, vault_token, an OAuth2 keysource's nested ones) nor
+ * on the user:password of a vault_address or oauth2_token_url: with
+ * those replaced, they print the same.
  */
 #include "config.h"
 
@@ -40,6 +41,28 @@ other_userinfo(const char *a)
 }
 
 static void
+other_secrets(struct keysource *o)
+{
+	char	*a;
+
+	if (o == NULL)
+		return;
+	if (o->data != NULL) {
+		free(o->data);
+		o->data = strdup("another secret");
+	}
+	if (o->vault_token != NULL) {
+		free(o->vault_token);
+		o->vault_token = strdup("s.AnotherToken");
+	}
+	if (o->vault_address != NULL) {
+		a = other_userinfo(o->vault_address);
+		free(o->vault_address);
+		o->vault_address = a;
+	}
+}
+
+static void
 check_shown(const struct keysource *ks)
 {
 	struct keysource *o;
@@ -47,6 +70,13 @@ check_shown(const struct keysource *ks)
 	char		*a;
 
 	o = keysource_copy(ks);
+	other_secrets(o->oauth2_client_secret);
+	other_secrets(o->oauth2_refresh_token);
+	if (o->oauth2_token_url != NULL) {
+		a = other_userinfo(o->oauth2_token_url);
+		free(o->oauth2_token_url);
+		o->oauth2_token_url = a;
+	}
 	if (o->data != NULL) {
 		free(o->data);
 		o->data = strdup("another secret");
@@ -129,7 +159,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(err[0] != '\0');
 		else {
 			FUZZ_CHECK(ks->kind == KS_FILE || ks->kind == KS_DATA ||
-			    ks->kind == KS_VAULT);
+			    ks->kind == KS_VAULT || ks->kind == KS_OAUTH2);
+			if (ks->kind == KS_OAUTH2)
+				FUZZ_CHECK(ks->oauth2_token_url != NULL &&
+				    ks->oauth2_client_id != NULL &&
+				    ks->oauth2_grant != NULL &&
+				    ks->oauth2_client_auth != NULL &&
+				    (ks->oauth2_client_secret == NULL ||
+				    ks->oauth2_client_secret->kind !=
+				    KS_OAUTH2) &&
+				    (ks->oauth2_refresh_token == NULL ||
+				    ks->oauth2_refresh_token->kind !=
+				    KS_OAUTH2));
 			if (ks->kind == KS_VAULT)
 				FUZZ_CHECK(ks->vault_mount != NULL &&
 				    ks->vault_path != NULL &&

@@ -5,6 +5,7 @@ aiosmtpd: the next hop of `./quickstart run`'s demo, and a peer for tests.
     authrelay.py --listen 127.0.0.1:2526 --cert CRT --key KEY
                  [--user scott --password tiger] [--mechs "PLAIN LOGIN"]
                  [--no-tls] [--dir DIR]
+                 [--mechs "XOAUTH2 OAUTHBEARER" --bearer-check FILE|URL]
 
 AUTH is offered only after STARTTLS (aiosmtpd's auth_require_tls), with the
 mechanisms --mechs names (PLAIN, LOGIN or both); MAIL before a good AUTH
@@ -12,6 +13,14 @@ gets 530, a wrong login 535.  --no-tls offers no STARTTLS and AUTH in
 clear text instead (for a client's "no AUTH without TLS" gate).  The
 password may also come from the environment (AUTHRELAY_PASSWORD) or a file
 (--password-file), to keep it off the command line.
+
+XOAUTH2 and OAUTHBEARER (RFC 7628) check the bearer token with
+--bearer-check: a file of valid tokens ("TOKEN [EXPIRY-EPOCH]" a line, as
+oauth2srv.py writes them; read at each AUTH) or an http URL that answers
+200 to a POST of token=T (an introspection-like check).  The user must be
+--user.  A bad token gets the mechanism's 334 error challenge (base64
+JSON {"status":"401",...}); whatever the client answers, then 535.  The
+token itself is never printed.
 
 It prints, unbuffered, one line a session event and each message:
   authrelay: listening on HOST:PORT (...)       once it is ready
@@ -42,13 +51,17 @@ ap.add_argument("--mechs", default="PLAIN LOGIN")
 ap.add_argument("--no-tls", action="store_true")
 ap.add_argument("--dir")
 ap.add_argument("--hostname", default="authrelay.localdomain")
+ap.add_argument("--bearer-check")
 opts = ap.parse_args()
 if opts.password_file:
     with open(opts.password_file) as f:
         opts.password = f.read().rstrip("\n")
 mechs = [m.upper() for m in opts.mechs.replace(",", " ").split()]
-if not mechs or any(m not in ("PLAIN", "LOGIN") for m in mechs):
-    ap.error("--mechs: PLAIN and/or LOGIN")
+ALL_MECHS = ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER")
+if not mechs or any(m not in ALL_MECHS for m in mechs):
+    ap.error("--mechs: of PLAIN, LOGIN, XOAUTH2, OAUTHBEARER")
+if any(m in ("XOAUTH2", "OAUTHBEARER") for m in mechs) and not opts.bearer_check:
+    ap.error("--bearer-check is needed for XOAUTH2 and OAUTHBEARER")
 if not opts.no_tls and not (opts.cert and opts.key):
     ap.error("--cert and --key are needed (or --no-tls)")
 
@@ -72,7 +85,102 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True, auth_data=login)
 
 
+def bearer_ok(token):
+    """Is token a valid access token, by --bearer-check?"""
+    chk = opts.bearer_check
+    if chk.startswith("http://") or chk.startswith("https://"):
+        import urllib.parse
+        import urllib.request
+        data = urllib.parse.urlencode({"token": token}).encode()
+        try:
+            with urllib.request.urlopen(chk, data, timeout=5) as r:
+                return r.status == 200
+        except Exception:
+            return False
+    import time
+    try:
+        with open(chk) as f:
+            for line in f:
+                w = line.split()
+                if w and w[0] == token and (len(w) < 2 or
+                                            float(w[1]) > time.time()):
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def parse_xoauth2(blob):
+    """user=U^Aauth=Bearer T^A^A -> (U, T) or None"""
+    if not blob.endswith(b"\x01\x01"):
+        return None
+    kv = dict(p.split(b"=", 1) for p in blob[:-2].split(b"\x01") if b"=" in p)
+    auth = kv.get(b"auth", b"")
+    if b"user" not in kv or not auth.startswith(b"Bearer "):
+        return None
+    return kv[b"user"].decode("utf-8", "replace"), auth[7:].decode("ascii", "replace")
+
+
+def parse_oauthbearer(blob):
+    """n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A -> (U, T) or None"""
+    head, _, rest = blob.partition(b"\x01")
+    gs2 = head.split(b",")
+    if len(gs2) < 3 or gs2[0] not in (b"n", b"y") or not rest.endswith(b"\x01\x01"):
+        return None
+    user = ""
+    for g in gs2[1:]:
+        if g.startswith(b"a="):
+            user = g[2:].replace(b"=2C", b",").replace(b"=3D", b"=").decode()
+    kv = dict(p.split(b"=", 1) for p in rest[:-2].split(b"\x01") if b"=" in p)
+    auth = kv.get(b"auth", b"")
+    if not auth.startswith(b"Bearer ") or b"host" not in kv or b"port" not in kv:
+        return None
+    return user, auth[7:].decode("ascii", "replace")
+
+
+async def bearer_auth(server, args, mech, parse):
+    import json
+    from aiosmtpd.smtp import MISSING
+    if len(args) == 2:
+        try:
+            import base64
+            blob = base64.b64decode(args[1], validate=True)
+        except Exception:
+            return AuthResult(success=False, handled=False)
+    else:
+        blob = await server.challenge_auth("")
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+    got = parse(blob)
+    if got is None:
+        say("AUTH %s: malformed" % mech)
+        return AuthResult(success=False, handled=False)
+    user, token = got
+    good = user == opts.user and bearer_ok(token)
+    say("AUTH %s as %s: %s" % (mech, user, "ok" if good else "failed"))
+    if good:
+        return AuthResult(success=True, auth_data=user)
+    err = {"status": "401", "schemes": "bearer"}
+    if mech == "XOAUTH2":
+        err["scope"] = "https://mail.example/"
+    else:
+        err["scope"] = "smtp"
+    answer = await server.challenge_auth(json.dumps(err))
+    say("AUTH %s error challenge answered: %s" % (
+        mech, "empty" if answer == b"" else "%x01" if answer == b"\x01"
+        else "aborted" if answer is MISSING else "other"))
+    if answer is MISSING:
+        return AuthResult(success=False, handled=True)
+    return AuthResult(success=False, handled=False)
+
+
 class Handler:
+    async def auth_XOAUTH2(self, server, args):
+        return await bearer_auth(server, args, "XOAUTH2", parse_xoauth2)
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await bearer_auth(server, args, "OAUTHBEARER", parse_oauthbearer)
+
     async def handle_DATA(self, server, session, envelope):
         count[0] += 1
         text = envelope.original_content.decode("utf-8", "replace")
@@ -101,7 +209,7 @@ class Ctl(Controller):
         return SMTP(self.handler, hostname=opts.hostname, decode_data=False,
                     tls_context=tls, require_starttls=False,
                     auth_required=True, auth_require_tls=not opts.no_tls,
-                    auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN")
+                    auth_exclude_mechanism=[m for m in ALL_MECHS
                                             if m not in mechs],
                     authenticator=authenticator)
 

@@ -169,8 +169,10 @@ is "$(jget "$T/stats.json" "(j['queued']['received'] >= 6, j['queued']['delivere
 like "$(ctl stats --prometheus)" $'petrel_received_total [0-9]+\n' "stats --prometheus: the text format"
 ctl keys flush >/dev/null; ok $? "keys flush: exit 0"
 wait_for 10 logged_ "keys flushed"; ok $? "keysd flushed its cache"
+ndone=$(grep -ac "reload: done" "$T/petreld.out")
 ctl reload >/dev/null; ok $? "reload: exit 0"
-wait_for 30 logged_ "reload: "
+# every process runs the new configuration: queued's socket is new
+wait_for 60 sh -c "[ \$(grep -ac 'reload: done' '$T/petreld.out') -gt $ndone ]"
 wait_for 30 sh -c "'$PETRELCTL' -f '$T/petrel.conf' status >/dev/null 2>&1"
 ok $? "after the reload petrelctl reaches petrel again"
 

@@ -906,3 +906,35 @@ Test(policy, json)
 	cr_assert_null(pol);
 	cr_assert(strstr(err, ":1: json_load ") != NULL, "%s", err);
 }
+
+/* An OAuth2 keysource in the policy, its secrets as nested keysources. */
+Test(policy, oauth2_keysource)
+{
+	struct egress	 eg;
+
+	egress_ok("smtp_auth_plain_username = 'u', smtp_auth_plain_password = "
+	    "{ oauth2_token_url = 'https://idp.test/token', "
+	    "oauth2_client_id = 'app', "
+	    "oauth2_client_secret = { vault_mount = 'kv', vault_path = 'cs' }, "
+	    "oauth2_grant = 'refresh_token', "
+	    "oauth2_refresh_token = '/etc/petrel/keys/rt' }, "
+	    "smtp_auth_mechanisms = { 'OAUTHBEARER' }", &eg);
+	cr_assert_eq(eg.smtp_auth_plain_password->kind, KS_OAUTH2);
+	cr_assert_eq(eg.smtp_auth_plain_password->oauth2_client_secret->kind,
+	    KS_VAULT);
+	cr_assert_eq(eg.smtp_auth_plain_password->oauth2_refresh_token->kind,
+	    KS_FILE);
+	egress_clear(&eg);
+	egress_bad("smtp_auth_plain_password = { oauth2_token_url = "
+	    "'https://idp.test/token', oauth2_client_id = 'app', "
+	    "oauth2_client_secret = { oauth2_token_url = 'https://x/t' } }",
+	    "a nested keysource is key_data, key_file or vault_*, not OAuth2");
+	egress_bad("smtp_auth_plain_password = { oauth2_token_url = "
+	    "'https://idp.test/token', oauth2_client_id = 'app', "
+	    "oauth2_client_secret = { key_data = { 'x' } } }",
+	    "oauth2_client_secret.key_data: expected a string, got a table");
+	egress_bad("smtp_auth_plain_password = { oauth2_token_url = "
+	    "'https://idp.test/token', oauth2_client_id = 'app', "
+	    "oauth2_client_secret = { key_data = 'x' }, oauth2_secret = 'y' }",
+	    "unknown key 'oauth2_secret'");
+}
