@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ini.h>
 #include <jansson.h>
 
 #include "conf.h"
@@ -401,45 +402,32 @@ show(json_t *j)
 
 /* --- the conversation ----------------------------------------------- */
 
+/* inih's handler for run_dir_of(): [global] run_dir, an absolute path */
+static int
+run_dir_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	char	*dir = arg;
+
+	if (strcmp(section, "global") == 0 && strcmp(name, "run_dir") == 0 &&
+	    value[0] == '/')
+		strlcpy(dir, value, PATH_MAX - 16);
+	return 1;
+}
+
 /*
  * run_dir of a petrel.conf that does not load (a reload of it is
- * about to be refused, with its errors): "run_dir = X" in [global],
- * as relative paths in the file are, or the default.
+ * about to be refused, with its errors): inih reads past the errors,
+ * so [global] run_dir still counts; else the default.
  */
 static int
 run_dir_of(const char *file, char *out, size_t len)
 {
-	char	 line[PATH_MAX + 64], dir[PATH_MAX - 16] = "/run/petrel";
-	char	*p, *e;
-	int	 global = 1;
-	FILE	*fp;
+	char	 dir[PATH_MAX - 16] = "/run/petrel";
 
-	if ((fp = fopen(file, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		for (p = line; *p == ' ' || *p == '\t'; p++)
-			;
-		if (*p == '[') {
-			global = strncmp(p, "[global]", 8) == 0;
-			continue;
-		}
-		if (!global || strncmp(p, "run_dir", 7) != 0)
-			continue;
-		for (p += 7; *p == ' ' || *p == '\t'; p++)
-			;
-		if (*p++ != '=')
-			continue;
-		for (; *p == ' ' || *p == '\t'; p++)
-			;
-		e = p + strcspn(p, ";#\r\n");
-		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if (e > p && *p == '/')
-			snprintf(dir, sizeof(dir), "%.*s", (int)(e - p), p);
-	}
-	fclose(fp);
-	if ((size_t)snprintf(out, len, "%.*s/control.sock",
-	    (int)(sizeof(dir) - 16), dir) >= len)
+	if (ini_parse(file, run_dir_handler, dir) == -1)
+		return -1;	/* cannot be opened */
+	if ((size_t)snprintf(out, len, "%s/control.sock", dir) >= len)
 		return -1;
 	return 0;
 }

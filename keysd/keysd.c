@@ -348,7 +348,8 @@ keysd_main(struct proc_args *pa)
 
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	vault_init(base, conf);		/* curl_global_init, $VAULT_* */
+	http_init(base);		/* curl_global_init, the multi handle */
+	vault_init(base, conf);		/* $VAULT_* */
 	oauth2_init(base, conf);	/* state_dir, made keysd's own */
 	priv_drop("keysd", conf->privsep, conf->keysd_user, NULL);
 	secret_hygiene();		/* a uid change resets dumpable */
@@ -365,6 +366,7 @@ keysd_main(struct proc_args *pa)
 
 	vault_shutdown();
 	oauth2_shutdown();
+	http_shutdown();
 	cache_shutdown();
 	for (j = 0; j < nworkers; j++) {
 		chan_free(workers[j]->chan);

@@ -89,6 +89,16 @@ int	 file_read_secret(const char *what, const char *path, int nofollow,
 	    char **value, size_t *len, char *err, size_t errlen);
 void	 file_stats(struct keysd_stats *);
 
+/* http.c: the one libcurl multi handle (Vault, OAuth2); void * is CURL * */
+struct http_call {
+	void		(*done)(void *arg, int curlcode);
+	void		*arg;
+};
+void	 http_init(struct event_base *);
+void	 http_add(void *easy, struct http_call *);
+void	 http_remove(void *easy);
+void	 http_shutdown(void);
+
 /* vault.c */
 void	 vault_init(struct event_base *, struct petrel_conf *);
 void	 vault_read_token(void);

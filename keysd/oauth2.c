@@ -1,7 +1,7 @@
 /*
  * oauth2.c - OAuth 2.0 access tokens (RFC 6749) for oauth2_*
- * keysources, over libcurl's multi interface on libevent, as vault.c
- * does for Vault (a slow endpoint holds up nothing else).
+ * keysources, over keysd's one libcurl multi handle (http.c), as for
+ * Vault (a slow endpoint holds up nothing else).
  *
  * A fetch first reads the client secret and the refresh token, which
  * are keysources themselves (key_data, a key file under key_dirs, or
@@ -73,23 +73,19 @@ struct oreq {
 	size_t		 blen, bcap;
 	int		 toobig;
 	char		 errbuf[CURL_ERROR_SIZE];
+	struct http_call call;		/* its transfer's end: oreq_finish */
 };
 TAILQ_HEAD(oreq_list, oreq);
-
-struct osock {
-	struct event	*ev;
-};
 
 static struct {
 	struct event_base *base;
 	struct petrel_conf *conf;
-	CURLM		*multi;
-	struct event	*timer;
 	struct oreq_list reqs;
 	uint64_t	 requests, errors;
 } o;
 
 static void	oreq_next(struct oreq *);
+static void	oreq_finish(void *, int);
 
 static void
 oreq_free(struct oreq *r)
@@ -98,7 +94,7 @@ oreq_free(struct oreq *r)
 
 	TAILQ_REMOVE(&o.reqs, r, entry);
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(o.multi, r->easy);
+		http_remove(r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	for (h = r->hdrs; h != NULL; h = h->next)
@@ -340,7 +336,7 @@ state_save(struct oreq *r, const char *tok)
 	}
 	buf = secret_alloc(n + 1);
 	snprintf(buf, n + 1, "origin %s\ntoken %s\n", r->origin, tok);
-	if (oauth2_state_write(o.conf->keysd_state_dir, r->state, buf,
+	if (durable_write(o.conf->keysd_state_dir, r->state, buf,
 	    strlen(buf), err, sizeof(err)) == -1)
 		log_warnx("oauth2: client %s: the rotated refresh token "
 		    "could not be saved (lost when keysd restarts): %s",
@@ -350,58 +346,6 @@ state_save(struct oreq *r, const char *tok)
 		    "%s/%s", r->ks->oauth2_client_id, o.conf->keysd_state_dir,
 		    r->state);
 	secret_free(buf, n + 1);
-}
-
-/* The one durable write: a temp file, fsync, rename, fsync the dir. */
-int
-oauth2_state_write(const char *dir, const char *name, const char *data,
-    size_t len, char *err, size_t errlen)
-{
-	char		 tmp[1200], path[1200];
-	int		 fd, dfd;
-	ssize_t		 w;
-	size_t		 off = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	while (off < len) {
-		if ((w = write(fd, data + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto bad;
-		}
-		off += w;
-	}
-	if (fsync(fd) == -1)
-		goto bad;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto bad;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto bad;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		if (dfd != -1)
-			close(dfd);
-		return -1;
-	}
-	close(dfd);
-	return 0;
-bad:
-	snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	(void)unlink(tmp);
-	return -1;
 }
 
 static size_t
@@ -503,9 +447,10 @@ oreq_post(struct oreq *r)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, oauth2_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	r->call.done = oreq_finish;
+	r->call.arg = r;
 	o.requests++;
-	curl_multi_add_handle(o.multi, e);
+	http_add(e, &r->call);
 }
 
 /* The next step of a fetch. */
@@ -602,8 +547,9 @@ fail:
 }
 
 static void
-oreq_finish(struct oreq *r, CURLcode rc)
+oreq_finish(void *arg, int rc)
 {
+	struct oreq	*r = arg;
 	char	 why[1024];
 	long	 status = 0;
 
@@ -616,87 +562,6 @@ oreq_finish(struct oreq *r, CURLcode rc)
 	}
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	oreq_answer(r, status);
-}
-
-static void
-oauth2_check_done(void)
-{
-	CURLMsg		*msg;
-	struct oreq	*r;
-	int		 left;
-
-	while ((msg = curl_multi_info_read(o.multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
-		oreq_finish(r, msg->data.result);
-	}
-}
-
-static void
-oauth2_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	 running, action = 0;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(o.multi, fd, action, &running);
-	oauth2_check_done();
-}
-
-static void
-oauth2_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	 running;
-
-	curl_multi_socket_action(o.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	oauth2_check_done();
-}
-
-static int
-oauth2_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
-{
-	struct osock	*os = socketp;
-	short		 kind = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (os != NULL) {
-			event_free(os->ev);
-			free(os);
-			curl_multi_assign(o.multi, s, NULL);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if (os == NULL) {
-		os = xcalloc(1, sizeof(*os));
-		curl_multi_assign(o.multi, s, os);
-	} else
-		event_free(os->ev);
-	os->ev = event_new(o.base, s, kind, oauth2_event_cb, NULL);
-	event_add(os->ev, NULL);
-	return 0;
-}
-
-static int
-oauth2_timer_set_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct timeval	 tv;
-
-	if (timeout_ms < 0) {
-		evtimer_del(o.timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(o.timer, &tv);
-	return 0;
 }
 
 /*
@@ -729,7 +594,7 @@ state_dir_init(struct petrel_conf *conf)
 		log_warn("keysd state_dir %s: chown", dir);
 }
 
-/* After vault_init() (curl_global_init), before dropping privileges. */
+/* After http_init() (curl_global_init), before dropping privileges. */
 void
 oauth2_init(struct event_base *base, struct petrel_conf *conf)
 {
@@ -737,12 +602,6 @@ oauth2_init(struct event_base *base, struct petrel_conf *conf)
 	o.conf = conf;
 	state_dir_init(conf);
 	TAILQ_INIT(&o.reqs);
-	if ((o.multi = curl_multi_init()) == NULL)
-		fatalx("keysd: curl_multi_init failed");
-	curl_multi_setopt(o.multi, CURLMOPT_SOCKETFUNCTION, oauth2_socket_cb);
-	curl_multi_setopt(o.multi, CURLMOPT_TIMERFUNCTION,
-	    oauth2_timer_set_cb);
-	o.timer = evtimer_new(base, oauth2_timer_cb, NULL);
 }
 
 void
@@ -772,10 +631,4 @@ oauth2_shutdown(void)
 
 	while ((r = TAILQ_FIRST(&o.reqs)) != NULL)
 		oreq_free(r);
-	if (o.multi != NULL)
-		curl_multi_cleanup(o.multi);
-	o.multi = NULL;
-	if (o.timer != NULL)
-		event_free(o.timer);
-	o.timer = NULL;
 }

@@ -20,8 +20,5 @@ void	 oauth2_init(struct event_base *, struct petrel_conf *);
 void	 oauth2_fetch(const struct keysource *, oauth2_done_fn, void *arg);
 void	 oauth2_shutdown(void);
 void	 oauth2_stats(uint64_t *requests, uint64_t *errors);
-/* keysd's state_dir: a rotated refresh token's file (0600, durable). */
-int	 oauth2_state_write(const char *dir, const char *name,
-	    const char *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,6 @@
 /*
- * vault.c - Vault KV v2 over libcurl's multi interface, driven by
- * libevent (CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION), so a
- * slow Vault holds up nothing else.  One multi handle for the process:
+ * vault.c - Vault KV v2 over keysd's one libcurl multi handle, driven
+ * by libevent (http.c), so a slow Vault holds up nothing else and
  * connections to Vault are reused.
  *
  *	GET {address}/v1/{mount}/data/{path}
@@ -20,7 +19,7 @@
  * With vault_auth = approle, keysd's own token comes from approle.c: a
  * fetch waits for it (single-flight login), and a 403 for it makes
  * approle.c log in again, once per fetch.  vault_post() carries
- * approle.c's logins and renewals over the same multi handle.
+ * approle.c's logins and renewals the same way.
  */
 #include "config.h"
 
@@ -67,19 +66,13 @@ struct vreq {
 	int		 waiting;	/* for it */
 	int		 relogged;	/* after a 403, logged in again */
 	uint64_t	 tokgen;	/* which login's token was sent */
+	struct http_call call;		/* its transfer's end: vreq_finish */
 };
 TAILQ_HEAD(vreq_list, vreq);
-
-/* What curl tells about one socket. */
-struct vsock {
-	struct event	*ev;
-};
 
 static struct {
 	struct event_base *base;
 	struct petrel_conf *conf;
-	CURLM		*multi;
-	struct event	*timer;
 	struct vreq_list reqs;
 	char		*env_addr, *env_ns;
 	char		*env_token;		/* secret */
@@ -107,7 +100,7 @@ vreq_free(struct vreq *r)
 	if (r->waiting)
 		approle_cancel(r);
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(v.multi, r->easy);
+		http_remove(r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	for (h = r->hdrs; h != NULL; h = h->next)
@@ -191,7 +184,7 @@ vreq_start(struct vreq *r)
 	r->errbuf[0] = '\0';
 	r->tries++;
 	v.requests++;
-	curl_multi_add_handle(v.multi, r->easy);
+	http_add(r->easy, &r->call);
 }
 
 static void
@@ -283,13 +276,13 @@ vreq_finish_post(struct vreq *r, CURLcode rc)
 
 /* A try is over: an answer, a retry, or an outage. */
 static void
-vreq_finish(struct vreq *r, CURLcode rc)
+vreq_finish(void *arg, int rc)
 {
+	struct vreq	*r = arg;
 	struct vault_answer a;
 	char		 why[1024];
 	long		 status = 0;
 
-	curl_multi_remove_handle(v.multi, r->easy);
 	if (r->post_done != NULL) {
 		vreq_finish_post(r, rc);
 		return;
@@ -347,89 +340,6 @@ vreq_finish(struct vreq *r, CURLcode rc)
 	vreq_done(r, vault_class_result(a.cls), a.value, a.len, a.why);
 }
 
-static void
-vault_check_done(void)
-{
-	CURLMsg		*msg;
-	struct vreq	*r;
-	int		 left;
-
-	while ((msg = curl_multi_info_read(v.multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
-		vreq_finish(r, msg->data.result);
-	}
-}
-
-static void
-vault_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	 running, action = 0;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(v.multi, fd, action, &running);
-	vault_check_done();
-}
-
-static void
-vault_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	 running;
-
-	curl_multi_socket_action(v.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	vault_check_done();
-}
-
-/* curl: watch this socket for that, or no more. */
-static int
-vault_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
-{
-	struct vsock	*vs = socketp;
-	short		 kind = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (vs != NULL) {
-			event_free(vs->ev);
-			free(vs);
-			curl_multi_assign(v.multi, s, NULL);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if (vs == NULL) {
-		vs = xcalloc(1, sizeof(*vs));
-		curl_multi_assign(v.multi, s, vs);
-	} else
-		event_free(vs->ev);
-	vs->ev = event_new(v.base, s, kind, vault_event_cb, NULL);
-	event_add(vs->ev, NULL);
-	return 0;
-}
-
-/* curl: call back in timeout_ms (-1: never). */
-static int
-vault_timer_set_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct timeval	 tv;
-
-	if (timeout_ms < 0) {
-		evtimer_del(v.timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(v.timer, &tv);
-	return 0;
-}
-
 /* Before dropping privileges: libcurl, and what the environment says. */
 void
 vault_init(struct event_base *base, struct petrel_conf *conf)
@@ -440,15 +350,6 @@ vault_init(struct event_base *base, struct petrel_conf *conf)
 	v.base = base;
 	v.conf = conf;
 	TAILQ_INIT(&v.reqs);
-	/* curl's copies of the token header and of answers are wiped */
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free,
-	    wipe_realloc, wipe_strdup, wipe_calloc) != CURLE_OK)
-		fatalx("keysd: curl_global_init failed");
-	if ((v.multi = curl_multi_init()) == NULL)
-		fatalx("keysd: curl_multi_init failed");
-	curl_multi_setopt(v.multi, CURLMOPT_SOCKETFUNCTION, vault_socket_cb);
-	curl_multi_setopt(v.multi, CURLMOPT_TIMERFUNCTION, vault_timer_set_cb);
-	v.timer = evtimer_new(base, vault_timer_cb, NULL);
 	if ((s = getenv("VAULT_ADDR")) != NULL && *s != '\0')
 		v.env_addr = xstrdup(s);
 	if ((s = getenv("VAULT_NAMESPACE")) != NULL && *s != '\0')
@@ -631,7 +532,8 @@ vreq_new(const char *url, const char *addr, const char *what)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, vault_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	r->call.done = vreq_finish;
+	r->call.arg = r;
 	return r;
 }
 
@@ -764,13 +666,6 @@ vault_shutdown(void)
 	while ((r = TAILQ_FIRST(&v.reqs)) != NULL)
 		vreq_free(r);
 	approle_shutdown();
-	if (v.multi != NULL)
-		curl_multi_cleanup(v.multi);
-	v.multi = NULL;
-	if (v.timer != NULL)
-		event_free(v.timer);
-	v.timer = NULL;
-	curl_global_cleanup();
 	secret_free_str(v.env_token);
 	secret_free_str(v.file_token);
 	v.env_token = v.file_token = NULL;

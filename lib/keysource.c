@@ -206,6 +206,28 @@ url_ok(const char *u)
 	return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
 }
 
+/*
+ * A URL to show: *scheme is the length of its "scheme://", and the
+ * result the rest after any userinfo, which ends at the authority's
+ * last '@' ("https://u:p@ss@host" must not show "ss@host").  No
+ * scheme: the URL as it is, *scheme 0.
+ */
+static const char *
+url_host(const char *url, int *scheme)
+{
+	const char	*host, *at;
+
+	*scheme = 0;
+	if ((host = strstr(url, "://")) == NULL)
+		return url;
+	*scheme = host + 3 - url;
+	host += 3;
+	for (at = host + strcspn(host, "/?#"); at > host && at[-1] != '@';
+	    at--)
+		;
+	return at;
+}
+
 /* The OAuth2 form: what it needs, its choices, its nested keysources. */
 static int
 oauth2_check(struct keysource *ks, char *err, size_t errlen)
@@ -393,42 +415,21 @@ keysource_describe(const struct keysource *ks, char *buf, size_t len)
 	else if (ks->kind == KS_DATA)
 		snprintf(buf, len, "inline key_data");
 	else if (ks->kind == KS_VAULT) {
-		const char	*a = ks->vault_address, *host = a, *at;
+		const char	*a = ks->vault_address, *host = NULL;
 		int		 scheme = 0;
 
-		/*
-		 * "https://user:pass@host": never the userinfo, which ends
-		 * at the authority's last '@' ("https://u:p@ss@host" must
-		 * not show "ss@host")
-		 */
-		if (a != NULL && (host = strstr(a, "://")) != NULL) {
-			scheme = host + 3 - a;
-			host += 3;
-			for (at = host + strcspn(host, "/?#"); at > host &&
-			    at[-1] != '@'; at--)
-				;
-			host = at;
-		} else
-			host = a;
+		if (a != NULL)
+			host = url_host(a, &scheme);
 		snprintf(buf, len, "vault %s/%s#%s%s%.*s%s%s%s",
 		    ks->vault_mount, ks->vault_path, ks->vault_key,
 		    a ? " at " : "", scheme, a ? a : "", host ? host : "",
 		    ks->vault_namespace ? " namespace " : "",
 		    ks->vault_namespace ? ks->vault_namespace : "");
 	} else if (ks->kind == KS_OAUTH2) {
-		const char	*a = ks->oauth2_token_url, *host, *at;
-		int		 scheme = 0;
+		const char	*a = ks->oauth2_token_url, *host;
+		int		 scheme;
 
-		/* the token URL without any userinfo, as above */
-		if ((host = strstr(a, "://")) != NULL) {
-			scheme = host + 3 - a;
-			host += 3;
-			for (at = host + strcspn(host, "/?#"); at > host &&
-			    at[-1] != '@'; at--)
-				;
-			host = at;
-		} else
-			host = a;
+		host = url_host(a, &scheme);
 		snprintf(buf, len, "oauth2 %s client %s at %.*s%s",
 		    ks->oauth2_grant ? ks->oauth2_grant : "client_credentials",
 		    ks->oauth2_client_id, scheme, a, host);

@@ -5,12 +5,15 @@
 #include "config.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -467,4 +470,60 @@ fd_budget(void)
 	if (n > 1 << 20)
 		n = 1 << 20;
 	return n > 2 * FD_RESERVE ? (int)(n - FD_RESERVE) : FD_RESERVE;
+}
+
+/*
+ * The one durable write of a small file: dir/.name.tmp (mode 0600),
+ * fsync, rename over dir/name, fsync the directory.  On failure why is
+ * in err and dir/name is as it was.
+ */
+int
+durable_write(const char *dir, const char *name, const char *data,
+    size_t len, char *err, size_t errlen)
+{
+	char		 tmp[1200], path[1200];
+	int		 fd, dfd;
+	ssize_t		 w;
+	size_t		 off = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	while (off < len) {
+		if ((w = write(fd, data + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto bad;
+		}
+		off += w;
+	}
+	if (fsync(fd) == -1)
+		goto bad;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto bad;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto bad;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	close(dfd);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	(void)unlink(tmp);
+	return -1;
 }

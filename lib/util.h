@@ -36,4 +36,7 @@ int	 fd_budget(void);
 void	*xcalloc(size_t, size_t);
 char	*xstrdup(const char *);
 
+int	 durable_write(const char *dir, const char *name, const char *data,
+	    size_t len, char *err, size_t errlen);
+
 #endif

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "conf.h"
 #include "queued.h"
+#include "util.h"
 
 static int	spool_fd = -1;
 
@@ -156,17 +157,19 @@ fail:
 
 /*
  * A small state file of queued's own (the operator's suspensions) in
- * the spool, replaced whole and made durable before this returns.
+ * the spool, replaced whole and durable before this returns: the one
+ * durable write (util.c), not the commit batch's syncfs.
  */
 int
 spool_write_state(const char *name, const char *buf, size_t len)
 {
-	char	 tmp[128];
+	char	 err[256];
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	if (spool_write_rename(tmp, name, buf, len) == -1)
+	if (durable_write(".", name, buf, len, err, sizeof(err)) == -1) {
+		log_warnx("spool: %s", err);
 		return -1;
-	return spool_sync();
+	}
+	return 0;
 }
 
 /*
