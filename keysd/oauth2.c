@@ -218,16 +218,9 @@ form_add(char **buf, size_t *len, size_t *cap, const char *name,
     const char *value, int sep)
 {
 	size_t		 need = 3 * strlen(name) + 3 * strlen(value) + 3;
-	char		*nb, *p;
+	char		*p;
 
-	if (*len + need + 1 > *cap) {
-		nb = secret_alloc(*cap + need + 256);
-		if (*buf != NULL)
-			memcpy(nb, *buf, *len);
-		secret_free(*buf, *cap);
-		*buf = nb;
-		*cap += need + 256;
-	}
+	secret_grow(buf, *len, cap, need, 0);
 	p = *buf + *len;
 	if (*len > 0)
 		*p++ = '&';
@@ -352,24 +345,13 @@ static size_t
 oauth2_write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct oreq	*r = arg;
-	size_t		 len = size * n, cap;
-	char		*nb;
+	size_t		 len = size * n;
 
 	if (r->blen + len > OAUTH2_BODY_MAX) {
 		r->toobig = 1;
 		return 0;
 	}
-	if (r->blen + len + 1 > r->bcap) {
-		cap = r->bcap ? r->bcap : 4096;
-		while (cap < r->blen + len + 1)
-			cap *= 2;
-		nb = secret_alloc(cap);
-		if (r->body != NULL)
-			memcpy(nb, r->body, r->blen);
-		secret_free(r->body, r->bcap);
-		r->body = nb;
-		r->bcap = cap;
-	}
+	secret_grow(&r->body, r->blen, &r->bcap, len, OAUTH2_BODY_MAX);
 	memcpy(r->body + r->blen, p, len);
 	r->blen += len;
 	r->body[r->blen] = '\0';

@@ -137,26 +137,13 @@ static size_t
 vault_write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct vreq	*r = arg;
-	size_t		 len = size * n, cap;
-	char		*nb;
+	size_t		 len = size * n;
 
 	if (len > VAULT_BODY_MAX - r->blen) {
 		r->toobig = 1;
 		return 0;	/* CURLE_WRITE_ERROR */
 	}
-	if (r->blen + len + 1 > r->bcap) {
-		cap = r->bcap ? r->bcap * 2 : 4096;
-		while (cap < r->blen + len + 1)
-			cap *= 2;
-		if (cap > VAULT_BODY_MAX + 1)
-			cap = VAULT_BODY_MAX + 1;
-		nb = secret_alloc(cap);
-		if (r->blen > 0)
-			memcpy(nb, r->body, r->blen);
-		secret_free(r->body, r->bcap);
-		r->body = nb;
-		r->bcap = cap;
-	}
+	secret_grow(&r->body, r->blen, &r->bcap, len, VAULT_BODY_MAX);
 	memcpy(r->body + r->blen, p, len);
 	r->blen += len;
 	r->body[r->blen] = '\0';

@@ -133,3 +133,30 @@ wipe_strdup(const char *s)
 		memcpy(p, s, n);
 	return p;
 }
+
+/*
+ * Room for more bytes and a NUL after the len used of a growing secret
+ * buffer (*buf, *cap allocated; both 0 at first): a buffer twice as big
+ * (from 4 KiB, at most max + 1 when max is not 0) takes the text and
+ * the old one is wiped and freed; never realloc(3), which could leave
+ * a copy behind.  The caller keeps len + more within max.
+ */
+void
+secret_grow(char **buf, size_t len, size_t *cap, size_t more, size_t max)
+{
+	size_t	 ncap;
+	char	*nb;
+
+	if (len + more + 1 <= *cap)
+		return;
+	for (ncap = *cap ? *cap * 2 : 4096; ncap < len + more + 1; ncap *= 2)
+		;
+	if (max != 0 && ncap > max + 1 && len + more + 1 <= max + 1)
+		ncap = max + 1;
+	nb = secret_alloc(ncap);
+	if (len > 0)
+		memcpy(nb, *buf, len);
+	secret_free(*buf, *cap);
+	*buf = nb;
+	*cap = ncap;
+}

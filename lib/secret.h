@@ -15,6 +15,8 @@ void	*secret_alloc(size_t);
 char	*secret_strndup(const char *, size_t);
 void	 secret_free(void *, size_t);
 void	 secret_free_str(char *);
+void	 secret_grow(char **buf, size_t len, size_t *cap, size_t more,
+	    size_t max);
 void	 wipe_free(void *);
 void	*wipe_malloc(size_t);
 void	*wipe_realloc(void *, size_t);
