@@ -45,11 +45,13 @@
 #include "log.h"
 #include "deliverd.h"
 #include "conn.h"
+#include "keys.h"
 #include "smtp.h"
 #include "tls.h"
 #include "trace.h"
 #include "util.h"
 #include "wire.h"
+#include "wirecodec.h"
 
 #define REPLY_LINE_MAX	4096
 /*
@@ -402,20 +404,72 @@ conn_tls_verify(struct conn *c)
  * The socket goes under TLS: after the 220 to STARTTLS, or at once
  * with implicit_tls.  Whatever the server sent after its 220 came
  * before it could have seen our handshake: it is dropped unread, so
- * nothing sent in clear text can pose as a reply inside TLS.
+ * nothing sent in clear text can pose as a reply inside TLS.  With a
+ * client certificate, keysd is asked for it first (its chain; the key
+ * stays there and signs).
  */
+static void	conn_tls_key(void *, const struct wire_key_reply *);
+static void	conn_tls_handshake(struct conn *, const char *, const char *);
+
 void
 conn_tls_start(struct conn *c)
 {
-	struct dns_host	*h = &c->site->res.hosts[c->host];
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	struct bufferevent *tb;
-	SSL		*ssl;
+	struct egress	*eg = &c->site->eg;
 
 	evbuffer_drain(in, evbuffer_get_length(in));
+	if (eg->tls_certificate != NULL && eg->tls_private_key != NULL) {
+		c->state = C_TLSKEY;
+		conn_timeout(c, eg->starttls_timeout);
+		c->key_req = keys_ask_tls(eg->tls_certificate,
+		    eg->tls_private_key, eg->starttls_timeout, conn_tls_key, c);
+		return;
+	}
+	conn_tls_handshake(c, NULL, NULL);
+}
+
+/* keysd answered with the client certificate (or why not). */
+static void
+conn_tls_key(void *arg, const struct wire_key_reply *w)
+{
+	struct conn	*c = arg;
+	char		 why[sizeof(c->last_error)], q1[512], q2[600];
+
+	c->key_req = 0;
+	if (w->status == KEY_OK) {
+		conn_tls_handshake(c, w->fingerprint, w->secret);
+		return;
+	}
+	/* keysd's error names the keysource; the host is not at fault */
+	snprintf(why, sizeof(why), "4.7.0 TLS with %s: no client "
+	    "certificate: %s", c->relay, w->error);
+	log_warnx("site=%s relay=%s event=TLSClientCertError reason=\"%s\"",
+	    log_quote(c->site->name, q1, sizeof(q1)), c->relay,
+	    log_quote(why, q2, sizeof(q2)));
+	conn_advance(c, "%s", why);
+}
+
+static void
+conn_tls_handshake(struct conn *c, const char *keyid, const char *chain)
+{
+	struct dns_host	*h = &c->site->res.hosts[c->host];
+	struct bufferevent *tb;
+	SSL		*ssl;
+	char		 err[256], q1[512], q2[600];
+
 	if ((ssl = tls_client_new(h->name, c->site->res.literal)) == NULL) {
 		conn_advance(c, "4.7.5 TLS with %s: no TLS session could be "
 		    "set up", c->relay);
+		return;
+	}
+	if (keyid != NULL &&
+	    tls_client_cert(ssl, keyid, chain, err, sizeof(err)) == -1) {
+		SSL_free(ssl);
+		log_warnx("site=%s relay=%s event=TLSClientCertError "
+		    "reason=\"%s\"", log_quote(c->site->name, q1, sizeof(q1)),
+		    c->relay, log_quote(err, q2, sizeof(q2)));
+		conn_advance(c, "4.7.0 TLS with %s: the client certificate "
+		    "cannot be used: %s", c->relay, err);
 		return;
 	}
 	/* the filter's timeouts count from now on; the socket's stop */
@@ -436,7 +490,8 @@ conn_tls_start(struct conn *c)
 	c->state = C_TLS;
 	bufferevent_setcb(tb, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	conn_timeout(c, c->site->eg.starttls_timeout);
-	TRACE_EVENT(c, "TLS handshake");
+	TRACE_EVENT(c, "TLS handshake%s", keyid != NULL ?
+	    " with a client certificate" : "");
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -602,6 +657,7 @@ conn_reply(struct conn *c, int code, const char *reply)
 		return;
 	case C_AUTHCHECK:
 	case C_AUTHKEY:
+	case C_TLSKEY:
 		conn_advance(c, "4.5.0 %s sent a reply with no command "
 		    "outstanding: %s", c->relay, reply);
 		return;

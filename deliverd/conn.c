@@ -453,6 +453,7 @@ conn_state_name(struct conn *c)
 	switch (c->state) {
 	case C_AUTHCHECK:	return "before connecting";
 	case C_AUTHKEY:		return "while fetching the AUTH password";
+	case C_TLSKEY:		return "while fetching the client certificate";
 	case C_AUTH:		return "after AUTH";
 	case C_CONNECTING:	return "while connecting";
 	case C_TLS:		return "during the TLS handshake";
@@ -531,6 +532,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	case C_STARTTLS:
 	case C_AUTHCHECK:	/* no socket */
 	case C_AUTHKEY:
+	case C_TLSKEY:
 	case C_AUTH:
 		conn_advance(c, "conversation with %s: %s %s", c->relay, how,
 		    conn_state_name(c));

@@ -51,6 +51,7 @@ enum conn_state {
 	C_AUTHCHECK,		/* before connecting: a bad login remembered */
 	C_CONNECTING, C_TLS, C_BANNER, C_EHLO, C_HELO, C_STARTTLS,
 	C_AUTHKEY,		/* waiting for keysd's password */
+	C_TLSKEY,		/* waiting for keysd's client certificate */
 	C_AUTH,			/* AUTH sent */
 	C_TRANSACTION, C_IDLE, C_QUIT,
 };

@@ -35,6 +35,7 @@ struct keyreq {
 	int		 timeout;
 	int		 sent;		/* on the current channel */
 	struct keysource *ks;
+	struct keysource *ks2;		/* KEY_WANT_TLS: tls_private_key */
 	keys_cb		 cb;
 	void		*arg;
 	struct event	*timer;
@@ -63,6 +64,7 @@ keyreq_free(struct keyreq *r)
 	RB_REMOVE(keyreq_tree, &k.reqs, r);
 	event_free(r->timer);
 	keysource_free(r->ks);	/* wipes key_data, an inline token */
+	keysource_free(r->ks2);
 	free(r);
 }
 
@@ -76,6 +78,7 @@ keyreq_send(struct keyreq *r)
 		return;
 	w.want = r->want;
 	w.ks = r->ks;
+	w.ks2 = r->ks2;
 	m_create(&m, IMSG_DELIVERD_KEY, r->id, -1);
 	wire_key_req_add(&m, &w);
 	if (chan_send(k.chan, &m) == 0)
@@ -91,6 +94,9 @@ keys_imsg(struct chan *c, struct imsg *im)
 	keys_cb		 cb;
 	void		*arg;
 
+	/* a signature's answer that came after its handshake gave up */
+	if (im->hdr.type == IMSG_KEYSD_SIGN)
+		return 0;
 	if (im->hdr.type != IMSG_KEYSD_KEY) {
 		log_warnx("keysd: unexpected message type %u", im->hdr.type);
 		return -1;
@@ -101,7 +107,7 @@ keys_imsg(struct chan *c, struct imsg *im)
 	key.id = im->hdr.peerid;
 	if ((r = RB_FIND(keyreq_tree, &k.reqs, &key)) == NULL)
 		return 0;	/* cancelled, or answered by the timeout */
-	if (w.status == KEY_OK && r->want == KEY_WANT_SECRET &&
+	if (w.status == KEY_OK && r->want != KEY_WANT_FINGERPRINT &&
 	    *w.secret == '\0')
 		return -1;	/* keysd never sends an empty secret */
 	cb = r->cb;
@@ -157,9 +163,9 @@ keyreq_timeout(evutil_socket_t fd, short ev, void *arg)
 	cb(cbarg, &w);
 }
 
-uint32_t
-keys_ask(const struct keysource *ks, int want, int timeout, keys_cb cb,
-    void *arg)
+static uint32_t
+keys_request(const struct keysource *ks, const struct keysource *ks2,
+    int want, int timeout, keys_cb cb, void *arg)
 {
 	struct keyreq	*r;
 	struct timeval	 tv = { timeout > 0 ? timeout : 1, 0 };
@@ -171,6 +177,7 @@ keys_ask(const struct keysource *ks, int want, int timeout, keys_cb cb,
 	r->want = want;
 	r->timeout = tv.tv_sec;
 	r->ks = keysource_copy(ks);
+	r->ks2 = ks2 != NULL ? keysource_copy(ks2) : NULL;
 	r->cb = cb;
 	r->arg = arg;
 	if ((r->timer = evtimer_new(dd->base, keyreq_timeout, r)) == NULL)
@@ -179,6 +186,26 @@ keys_ask(const struct keysource *ks, int want, int timeout, keys_cb cb,
 	RB_INSERT(keyreq_tree, &k.reqs, r);
 	keyreq_send(r);
 	return r->id;
+}
+
+uint32_t
+keys_ask(const struct keysource *ks, int want, int timeout, keys_cb cb,
+    void *arg)
+{
+	return keys_request(ks, NULL, want, timeout, cb, arg);
+}
+
+uint32_t
+keys_ask_tls(const struct keysource *cert, const struct keysource *key,
+    int timeout, keys_cb cb, void *arg)
+{
+	return keys_request(cert, key, KEY_WANT_TLS, timeout, cb, arg);
+}
+
+struct chan **
+keys_chanp(void)
+{
+	return &k.chan;
 }
 
 void

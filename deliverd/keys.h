@@ -29,6 +29,15 @@ void	 keys_channel(int fd);
  */
 uint32_t keys_ask(const struct keysource *, int want, int timeout,
 	    keys_cb, void *arg);
+/*
+ * A client certificate (KEY_WANT_TLS): the reply's secret is the chain
+ * (PEM, public), its fingerprint the private key's id in hex; the key
+ * itself stays in keysd, which signs with it (keys_chanp()).
+ */
+uint32_t keys_ask_tls(const struct keysource *cert,
+	    const struct keysource *key, int timeout, keys_cb, void *arg);
+/* The channel to keysd, as the TLS proxy keys reach it (NULL: away). */
+struct chan **keys_chanp(void);
 /* The asker is gone: forget the request (its answer is dropped). */
 void	 keys_cancel(uint32_t id);
 

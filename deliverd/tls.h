@@ -24,6 +24,13 @@ void	 tls_client_init(const struct petrel_conf *);
  */
 SSL	*tls_client_new(const char *host, int literal);
 
+/*
+ * Present a client certificate on ssl: the chain (PEM) and key id that
+ * keysd answered a KEY_WANT_TLS request with.  0, or -1 with why.
+ */
+int	 tls_client_cert(SSL *, const char *id, const char *pem, char *err,
+	    size_t);
+
 /* After the handshake: 1 when the certificate verified, else 0 and why. */
 int	 tls_verified(SSL *, char *why, size_t);
 

@@ -45,9 +45,11 @@ static struct chan *master;
 static struct worker {
 	struct chan	*chan;
 	uint64_t	 gen;		/* bumped on each new channel */
+	int		 kind;		/* PEER_DELIVERD or PEER_SMTPD */
+	int		 index;
 	char		 name[32];	/* "deliverd[j]": the channel's name */
-} **workers;			/* each allocated once: the name stays */
-static int	 nworkers;
+} **workers, **sworkers;	/* each allocated once: the name stays */
+static int	 nworkers, nsworkers;
 static uint8_t	 hmac_key[32];
 static uint64_t	 refused;	/* bad specs, vault_allow: for stats */
 
@@ -91,6 +93,10 @@ keysd_answer(const struct kwaiter *w, const char *secret,
 	struct mbuf	 m;
 	struct chan	*c;
 
+	if (w->done != NULL) {
+		w->done(w->arg, secret, fingerprint, error);
+		return;
+	}
 	if (w->worker >= nworkers || (c = workers[w->worker]->chan) == NULL ||
 	    workers[w->worker]->gen != w->gen) {
 		log_debug("deliverd[%d] went away: answer to request %u "
@@ -100,7 +106,8 @@ keysd_answer(const struct kwaiter *w, const char *secret,
 	memset(&r, 0, sizeof(r));
 	r.status = error == NULL ? KEY_OK : KEY_FAILED;
 	r.fingerprint = error == NULL ? fingerprint : "";
-	r.secret = error == NULL && w->want == KEY_WANT_SECRET ? secret : "";
+	r.secret = error == NULL && w->want != KEY_WANT_FINGERPRINT ? secret :
+	    "";
 	r.error = error != NULL ? error : "";
 	m_create(&m, IMSG_KEYSD_KEY, w->peerid, -1);
 	wire_key_reply_add(&m, &r);
@@ -169,14 +176,19 @@ keysd_request(int j, struct imsg *im)
 		keysd_answer(&w, NULL, NULL, msg);
 		return 0;
 	}
-	if (req.ks->kind == KS_VAULT &&
-	    keysd_vault_refused(req.ks, msg, sizeof(msg)) == -1) {
+	if ((req.ks->kind == KS_VAULT &&
+	    keysd_vault_refused(req.ks, msg, sizeof(msg)) == -1) ||
+	    (req.ks2 != NULL && req.ks2->kind == KS_VAULT &&
+	    keysd_vault_refused(req.ks2, msg, sizeof(msg)) == -1)) {
 		refused++;
 		log_warnx("%s: %s", keysd_who(&w, who, sizeof(who)),
 		    log_quote(msg, err, sizeof(err)));
 		keysd_answer(&w, NULL, NULL, msg);
-	} else
+	} else if (req.want == KEY_WANT_TLS)
+		sign_tls_request(req.ks, req.ks2, &w);
+	else
 		cache_request(req.ks, &w);
+	keysource_free(req.ks2);
 	keysource_free(req.ks);
 	return 0;
 }
@@ -184,12 +196,24 @@ keysd_request(int j, struct imsg *im)
 static int
 keysd_imsg_worker(struct chan *c, struct imsg *im)
 {
-	int	 j = (int)(intptr_t)c->arg;
+	int	 j = ((struct worker *)c->arg)->index;
 
 	switch (im->hdr.type) {
 	case IMSG_DELIVERD_KEY:
 		return keysd_request(j, im);
+	case IMSG_WORKER_SIGN:
+		return sign_request(c, im, 0);
 	}
+	log_warnx("%s: unexpected message type %u", c->name, im->hdr.type);
+	return -1;
+}
+
+/* smtpd asks for nothing but signatures with its server key. */
+static int
+keysd_imsg_smtpd(struct chan *c, struct imsg *im)
+{
+	if (im->hdr.type == IMSG_WORKER_SIGN)
+		return sign_request(c, im, 1);
 	log_warnx("%s: unexpected message type %u", c->name, im->hdr.type);
 	return -1;
 }
@@ -197,42 +221,57 @@ keysd_imsg_worker(struct chan *c, struct imsg *im)
 static void
 keysd_worker_closed(struct chan *c)
 {
-	int	 j = (int)(intptr_t)c->arg;
+	struct worker	*w = c->arg;
 
-	if (workers[j]->chan != c)
+	if (w->chan != c)
 		return;
-	workers[j]->chan = NULL;
-	workers[j]->gen++;
-	proc_peer_lost(master, c, PEER_DELIVERD, j);
+	w->chan = NULL;
+	w->gen++;
+	proc_peer_lost(master, c, w->kind, w->index);
 }
 
-/* A (new) channel to deliverd[j]. */
+/* The slot of worker j in *arr, made when new. */
+static struct worker *
+keysd_worker_slot(struct worker ***arr, int *n, int kind, uint32_t j)
+{
+	struct worker	**nw;
+
+	if ((int)j >= *n) {
+		if ((nw = reallocarray(*arr, j + 1, sizeof(*nw))) == NULL)
+			fatal("keysd: reallocarray");
+		for (; *n <= (int)j; (*n)++) {
+			nw[*n] = xcalloc(1, sizeof(**nw));
+			nw[*n]->kind = kind;
+			nw[*n]->index = *n;
+			snprintf(nw[*n]->name, sizeof(nw[*n]->name), "%s[%d]",
+			    kind == PEER_SMTPD ? "smtpd" : "deliverd", *n);
+		}
+		*arr = nw;
+	}
+	return (*arr)[j];
+}
+
+/* A (new) channel to deliverd[j], or to smtpd[j] (its TLS signatures). */
 static int
 keysd_worker_new(struct imsg *im)
 {
 	uint32_t	 kind, j;
-	struct worker	**nw, *w;
+	struct worker	*w;
 
-	if (chan_get_peer(im, PEER_DELIVERD, &kind, &j) == -1 ||
+	if (chan_get_peer(im, 0, &kind, &j) == -1 ||
+	    (kind != PEER_DELIVERD && kind != PEER_SMTPD) ||
 	    j >= KEYSD_MAX_WORKERS)
 		return -1;
-	if ((int)j >= nworkers) {
-		if ((nw = reallocarray(workers, j + 1, sizeof(*nw))) == NULL)
-			fatal("keysd: reallocarray");
-		for (; nworkers <= (int)j; nworkers++) {
-			nw[nworkers] = xcalloc(1, sizeof(**nw));
-			snprintf(nw[nworkers]->name, sizeof(nw[nworkers]->name),
-			    "deliverd[%d]", nworkers);
-		}
-		workers = nw;
-	}
-	w = workers[j];
-	chan_replace(&w->chan, base, im->fd, w->name, keysd_imsg_worker,
-	    keysd_worker_closed, (void *)(intptr_t)j);
+	if (kind == PEER_SMTPD)
+		w = keysd_worker_slot(&sworkers, &nsworkers, kind, j);
+	else
+		w = keysd_worker_slot(&workers, &nworkers, kind, j);
+	chan_replace(&w->chan, base, im->fd, w->name, kind == PEER_SMTPD ?
+	    keysd_imsg_smtpd : keysd_imsg_worker, keysd_worker_closed, w);
 	im->fd = -1;
 	w->chan->ibuf.wipe = 1;
 	w->gen++;
-	log_debug("channel to deliverd[%u] ready", j);
+	log_debug("channel to %s ready", w->name);
 	return 0;
 }
 
@@ -244,7 +283,7 @@ static int
 keysd_ctl(struct imsg *im)
 {
 	struct keysd_stats st;
-	uint64_t	 o2req, o2err;
+	uint64_t	 o2req, o2err, nsig, nsigfail, ntls;
 	struct mreader	 r;
 	struct mbuf	 m;
 	const char	*cmd;
@@ -262,7 +301,9 @@ keysd_ctl(struct imsg *im)
 		vault_stats(&st);
 		file_stats(&st);
 		oauth2_stats(&o2req, &o2err);
-		j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		sign_stats(&nsig, &nsigfail, &ntls);
+		j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+		    "s:I,s:I,s:I}",
 		    "cache_entries", (json_int_t)st.cache_entries,
 		    "cache_hits", (json_int_t)st.cache_hits,
 		    "cache_misses", (json_int_t)st.cache_misses,
@@ -272,7 +313,10 @@ keysd_ctl(struct imsg *im)
 		    "refused", (json_int_t)st.refused,
 		    "file_reads", (json_int_t)st.file_reads,
 		    "oauth2_requests", (json_int_t)o2req,
-		    "oauth2_errors", (json_int_t)o2err);
+		    "oauth2_errors", (json_int_t)o2err,
+		    "tls_keys", (json_int_t)ntls,
+		    "tls_signatures", (json_int_t)nsig,
+		    "tls_signature_errors", (json_int_t)nsigfail);
 		if (j == NULL || (doc = json_dumps(j, JSON_COMPACT)) == NULL)
 			fatalx("keysd: stats: json");
 	} else
@@ -304,10 +348,13 @@ keysd_imsg(struct chan *c, struct imsg *im)
 		return keysd_worker_new(im);
 	case IMSG_MASTER_KEYS_FLUSH:
 		n = cache_flush();
+		sign_flush();
 		vault_read_token();
 		log_info("keys flushed: %zu cached secret%s forgotten", n,
 		    n == 1 ? "" : "s");
 		return 0;
+	case IMSG_MASTER_TLS_KEY:
+		return sign_server_key(im);
 	case IMSG_MASTER_SHUTDOWN:
 		keysd_stop();
 		return 0;
@@ -332,6 +379,8 @@ keysd_test_hook(void)
 
 	for (j = 0; j < nworkers; j++)
 		chan_test_garble(workers[j]->chan);
+	for (j = 0; j < nsworkers; j++)
+		chan_test_garble(sworkers[j]->chan);
 }
 
 void
@@ -368,11 +417,17 @@ keysd_main(struct proc_args *pa)
 	oauth2_shutdown();
 	http_shutdown();
 	cache_shutdown();
+	sign_shutdown();
 	for (j = 0; j < nworkers; j++) {
 		chan_free(workers[j]->chan);
 		free(workers[j]);
 	}
 	free(workers);
+	for (j = 0; j < nsworkers; j++) {
+		chan_free(sworkers[j]->chan);
+		free(sworkers[j]);
+	}
+	free(sworkers);
 	chan_free(master);
 	explicit_bzero(hmac_key, sizeof(hmac_key));
 	exit(0);

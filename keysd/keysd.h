@@ -10,6 +10,7 @@
  *	vaultparse.c	Vault's pure parts: URL, vault_allow, the answer
  *	oauth2.c	OAuth 2.0 access tokens from a token endpoint (oauth2.h)
  *	approle.c	vault_auth = approle: login, renew-self, re-login
+ *	sign.c		TLS private keys, and signatures made with them
  *	secret.c	memory that held a secret: locked, wiped when freed
  */
 #ifndef PETREL_KEYSD_H
@@ -23,7 +24,6 @@
 
 #include "conf.h"
 
-#define KEY_FILE_MAX	(64 * 1024)	/* a key file's size at most */
 #define VAULT_BODY_MAX	(1024 * 1024)	/* a Vault answer's size at most */
 #define CACHE_MAX	10000		/* entries; the oldest goes first */
 
@@ -45,6 +45,10 @@ struct kwaiter {
 	uint32_t	 peerid;	/* the request id */
 	uint32_t	 pid;		/* of the worker, for the logs */
 	int		 want;		/* KEY_WANT_* */
+	/* set: keysd's own step (sign.c), called instead of a reply */
+	void		(*done)(void *arg, const char *secret,
+			    const char *fingerprint, const char *error);
+	void		*arg;
 };
 TAILQ_HEAD(kwaiter_list, kwaiter);
 
@@ -70,6 +74,17 @@ void	 keysd_answer(const struct kwaiter *, const char *secret,
 void	 keysd_fingerprint(const char *secret, size_t len, char out[33]);
 const char *keysd_who(const struct kwaiter *, char *buf, size_t len);
 
+/* sign.c */
+struct chan;
+struct imsg;
+int	 sign_server_key(struct imsg *);
+void	 sign_tls_request(const struct keysource *cert,
+	    const struct keysource *key, const struct kwaiter *);
+int	 sign_request(struct chan *, struct imsg *, int server);
+void	 sign_flush(void);
+void	 sign_stats(uint64_t *signatures, uint64_t *failed, uint64_t *keys);
+void	 sign_shutdown(void);
+
 /* cache.c */
 void	 cache_init(struct event_base *);
 void	 cache_request(const struct keysource *, const struct kwaiter *);
@@ -85,8 +100,6 @@ int	 file_read_key(const char *path, const char *key_dirs, char **value,
 	    size_t *len, char *err, size_t errlen);
 char	*file_resolve(const char *path, const char *key_dirs, char *err,
 	    size_t errlen);
-int	 file_read_secret(const char *what, const char *path, int nofollow,
-	    char **value, size_t *len, char *err, size_t errlen);
 void	 file_stats(struct keysd_stats *);
 
 /* http.c: the one libcurl multi handle (Vault, OAuth2); void * is CURL * */

@@ -23,18 +23,12 @@
 int
 vault_allowed(const char *allow, const char *mount, const char *path)
 {
-	char	*list, *s, *pat, *mp;
-	int	 ok = 0;
+	char	*mp;
+	int	 ok;
 
 	if (asprintf(&mp, "%s/%s", mount, path) == -1)
 		return 0;
-	s = list = xstrdup(allow);
-	while (!ok && (pat = strsep(&s, ",")) != NULL) {
-		pat = str_trim(pat);
-		if (*pat != '\0' && fnmatch(pat, mp, 0) == 0)
-			ok = 1;
-	}
-	free(list);
+	ok = list_fnmatch(allow, mp);
 	free(mp);
 	return ok;
 }

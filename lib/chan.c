@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "util.h"
 #include "wire.h"
 
 #define CHAN_EXIT_POLLS		20	/* of 100 ms: the wait at exit */
@@ -83,7 +85,8 @@ chan_new(struct event_base *base, int fd, const char *name,
 void
 chan_free(struct chan *c)
 {
-	size_t	 i;
+	struct chan_held *h;
+	size_t		 i;
 
 	if (c == NULL)
 		return;
@@ -92,6 +95,14 @@ chan_free(struct chan *c)
 			chan_all[i] = chan_all[--chan_nall];
 			break;
 		}
+	while ((h = c->held) != NULL) {
+		c->held = h->next;
+		if (h->im.fd != -1)
+			close(h->im.fd);
+		if (c->ibuf.wipe)
+			explicit_bzero(h->data, h->im.datalen);
+		free(h);
+	}
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->ibuf.fd);
@@ -181,6 +192,47 @@ chan_write_cb(evutil_socket_t fd, short ev, void *arg)
 		event_add(c->wev, NULL);
 }
 
+/*
+ * Hand one frame to the owner: -1 when the channel must close.  What
+ * the frame held is zeroed afterwards on a channel that wipes, and a
+ * descriptor the handler did not keep is closed.
+ */
+static int
+chan_dispatch(struct chan *c, struct imsg *im)
+{
+	int	 r;
+
+	if (im->hdr.type == IMSG_NONE || im->hdr.type >= IMSG_TYPE_MAX ||
+	    (im->fd != -1 && !wire_takes_fd(im->hdr.type)))
+		r = -1;
+	else
+		r = c->dispatch(c, im);
+	if (c->ibuf.wipe && im->datalen > 0)
+		explicit_bzero(im->data, im->datalen);
+	if (im->fd != -1)
+		close(im->fd);
+	return r;
+}
+
+/* Frames that came while chan_call() waited go first, in order. */
+static int
+chan_dispatch_held(struct chan *c)
+{
+	struct chan_held *h;
+	int		 r;
+
+	while ((h = c->held) != NULL) {
+		c->held = h->next;
+		r = chan_dispatch(c, &h->im);
+		free(h);
+		if (r == -1) {
+			chan_fail(c, "protocol error");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -189,12 +241,15 @@ chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t		 n;
 	int		 r;
 
-	if ((n = imsg_read(&c->ibuf)) == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return;
+	if (chan_dispatch_held(c) == -1)
+		return;
+	/* nothing new is no error: chan_call() may have left whole frames */
+	if ((n = imsg_read(&c->ibuf)) == -1 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK) {
 		chan_fail(c, strerror(errno));
 		return;
 	}
+	c->indispatch = 1;
 	for (;;) {
 		if ((r = imsg_get(&c->ibuf, &im)) == -1) {
 			chan_fail(c, "garbled frame");
@@ -202,22 +257,130 @@ chan_read_cb(evutil_socket_t fd, short ev, void *arg)
 		}
 		if (r == 0)
 			break;
-		if (im.hdr.type == IMSG_NONE || im.hdr.type >= IMSG_TYPE_MAX ||
-		    (im.fd != -1 && !wire_takes_fd(im.hdr.type)))
-			r = -1;
-		else
-			r = c->dispatch(c, &im);
-		if (c->ibuf.wipe && im.datalen > 0)
-			explicit_bzero(im.data, im.datalen);
-		if (im.fd != -1)
-			close(im.fd);
-		if (r == -1) {
+		if (chan_dispatch(c, &im) == -1) {
 			chan_fail(c, "protocol error");
 			return;
 		}
 	}
+	c->indispatch = 0;
 	if (n == 0)
 		chan_fail(c, NULL);
+}
+
+/*
+ * A frame read while waiting in chan_call(), kept (copied: the read
+ * buffer moves on) until the event loop dispatches it.
+ */
+static void
+chan_hold(struct chan *c, struct imsg *im)
+{
+	struct chan_held *h, **tail;
+
+	h = xcalloc(1, sizeof(*h) + im->datalen);
+	h->im = *im;
+	h->im.data = h->data;
+	memcpy(h->data, im->data, im->datalen);
+	if (c->ibuf.wipe && im->datalen > 0)
+		explicit_bzero(im->data, im->datalen);
+	for (tail = &c->held; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = h;
+	/* dispatched from the loop, even if nothing more is read */
+	event_active(c->rev, EV_READ, 1);
+}
+
+static int
+chan_poll(int fd, short events, const struct timespec *deadline)
+{
+	struct timespec	 now;
+	struct pollfd	 pfd = { .fd = fd, .events = events };
+	long		 ms;
+	int		 r;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+		    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if ((r = poll(&pfd, 1, (int)ms)) == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r > 0)
+			return 0;
+	}
+}
+
+int
+chan_call(struct chan *c, struct mbuf *m, uint16_t type, int timeout_ms,
+    chan_call_fn fn, void *arg)
+{
+	struct timespec	 deadline;
+	struct imsg	 im;
+	uint32_t	 peerid = m->peerid;
+	ssize_t		 n;
+	int		 r, done = 0;
+
+	/*
+	 * From inside this channel's dispatch the read buffer is in use
+	 * (the frame being handled points into it): no reading here.
+	 */
+	if (c->dead || c->indispatch) {
+		m_discard(m);
+		errno = c->dead ? EPIPE : EDEADLK;
+		return -1;
+	}
+	if (chan_send(c, m) == -1)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	while ((r = imsg_write(&c->ibuf)) == 1)
+		if (chan_poll(c->ibuf.fd, POLLOUT, &deadline) == -1)
+			return -1;
+	if (r == -1)
+		return -1;
+	while (!done) {
+		/* frames already read (behind one being held) come first */
+		while (!done && (r = imsg_get(&c->ibuf, &im)) == 1) {
+			if (im.hdr.type == type && im.hdr.peerid == peerid &&
+			    im.fd == -1) {
+				done = 1;
+				r = fn(arg, &im);
+				if (c->ibuf.wipe && im.datalen > 0)
+					explicit_bzero(im.data, im.datalen);
+				if (r == -1)
+					return -1;
+			} else
+				chan_hold(c, &im);
+		}
+		if (done)
+			break;
+		if (r == -1)	/* garbled: the loop's read will close it */
+			return -1;
+		if (chan_poll(c->ibuf.fd, POLLIN, &deadline) == -1)
+			return -1;
+		if ((n = imsg_read(&c->ibuf)) == -1 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK)
+			return -1;
+		if (n == 0) {
+			/* closed: the loop sees the EOF too */
+			event_active(c->rev, EV_READ, 1);
+			errno = EPIPE;
+			return -1;
+		}
+	}
+	/* frames read behind the answer: the loop takes them from here */
+	if (c->ibuf.rlen > c->ibuf.roff)
+		event_active(c->rev, EV_READ, 1);
+	return 0;
 }
 
 /*

@@ -96,6 +96,8 @@ const struct conf_key conf_keys[] = {
 	  "User of the key server, the only reader of keysources." },
 	{ "keysd", "key_dirs", CT_LIST, "/etc/petrel/keys", O(keysd_key_dirs), 0,
 	  "Directories key files may be read from (comma separated). A key file must resolve (symbolic links and .. followed) to a path below one of them." },
+	{ "keysd", "tls_key_files", CT_LIST, "", O(keysd_tls_key_files), 0,
+	  "Private key files keysd may sign with for an egress path's tls_private_key (comma separated fnmatch(3) patterns of the resolved path; * also spans /). Such a file must lie under key_dirs as well, and no other user may read it. Empty: none. [smtpd] tls_private_key needs no pattern: petreld reads it and hands it to keysd." },
 	{ "keysd", "vault_address", CT_STRING, "", O(keysd_vault_address), 0,
 	  "Vault base URL, used when a keysource has no vault_address; empty: $VAULT_ADDR." },
 	{ "keysd", "vault_token_file", CT_PATH, "", O(keysd_vault_token_file), 0,

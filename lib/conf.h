@@ -74,6 +74,7 @@ struct petrel_conf {
 	char		*keysd_vault_token_file;
 	char		*keysd_vault_ca_file;
 	char		*keysd_vault_allow;
+	char		*keysd_tls_key_files;
 	char		*keysd_vault_namespace;
 	char		*keysd_vault_auth;
 	char		*keysd_vault_role_id_file;

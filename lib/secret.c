@@ -10,10 +10,15 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -159,4 +164,76 @@ secret_grow(char **buf, size_t len, size_t *cap, size_t more, size_t max)
 	secret_free(*buf, *cap);
 	*buf = nb;
 	*cap = ncap;
+}
+
+/*
+ * Read a small file that holds one secret, what naming it in errors
+ * ("key file", "vault_token_file").  0 with *value (a secret buffer)
+ * and *len; -1 with the reason.
+ */
+int
+file_read_secret(const char *what, const char *path, int nofollow,
+    char **value, size_t *len, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd, ret = -1;
+
+	*value = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	    (nofollow ? O_NOFOLLOW : 0));
+	if (fd == -1) {
+		snprintf(err, errlen, "%s %s: cannot open: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s is not a regular file", what,
+		    path);
+		close(fd);
+		return -1;
+	}
+	buf = secret_alloc(KEY_FILE_MAX + 1);
+	while (n <= KEY_FILE_MAX) {
+		r = read(fd, buf + n, KEY_FILE_MAX + 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, errlen, "%s %s: read: %s", what, path,
+			    strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	if (n > KEY_FILE_MAX) {
+		snprintf(err, errlen, "%s %s is larger than %d KiB: refused",
+		    what, path, KEY_FILE_MAX / 1024);
+		goto done;
+	}
+	if (n > 0 && buf[n - 1] == '\n') {
+		n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s %s is empty: refused", what, path);
+		goto done;
+	}
+	if (memchr(buf, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s %s contains a NUL byte: refused",
+		    what, path);
+		goto done;
+	}
+	*value = secret_strndup(buf, n);
+	*len = n;
+	ret = 0;
+done:
+	secret_free(buf, KEY_FILE_MAX + 1);
+	close(fd);
+	return ret;
 }

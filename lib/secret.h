@@ -23,4 +23,13 @@ void	*wipe_realloc(void *, size_t);
 char	*wipe_strdup(const char *);
 void	*wipe_calloc(size_t, size_t);
 
+#define KEY_FILE_MAX	(64 * 1024)	/* a key file's size at most */
+/*
+ * Read a small file that holds one secret (a key file, a token file;
+ * one final newline dropped), what naming it in errors.  0 with
+ * *value (a secret buffer, NUL-terminated) and *len; -1 with why.
+ */
+int	 file_read_secret(const char *what, const char *path, int nofollow,
+	    char **value, size_t *len, char *err, size_t errlen);
+
 #endif

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,4 +527,24 @@ bad:
 		close(fd);
 	(void)unlink(tmp);
 	return -1;
+}
+
+/*
+ * Does s match one of the comma-separated fnmatch(3) patterns of list
+ * (vault_allow, tls_key_files)?  Without FNM_PATHNAME: a '*' spans '/'.
+ */
+int
+list_fnmatch(const char *list, const char *s)
+{
+	char	*copy, *p, *pat;
+	int	 ok = 0;
+
+	p = copy = xstrdup(list);
+	while (!ok && (pat = strsep(&p, ",")) != NULL) {
+		pat = str_trim(pat);
+		if (*pat != '\0' && fnmatch(pat, s, 0) == 0)
+			ok = 1;
+	}
+	free(copy);
+	return ok;
 }

@@ -39,4 +39,6 @@ char	*xstrdup(const char *);
 int	 durable_write(const char *dir, const char *name, const char *data,
 	    size_t len, char *err, size_t errlen);
 
+int	 list_fnmatch(const char *list, const char *s);
+
 #endif

@@ -4,11 +4,12 @@
  * Edges of the process graph (one socketpair each, made by petreld):
  *	master <-> smtpd[i], master <-> queued, master <-> deliverd[j],
  *	master <-> keysd, smtpd[i] <-> queued, deliverd[j] <-> queued,
- *	deliverd[j] <-> keysd
+ *	deliverd[j] <-> keysd, smtpd[i] <-> keysd (only with TLS)
  * and queued's control socket: petrelctl <-> queued (IMSG_CTL_*).
  *
- * keysd talks to petreld and to the deliverd workers only; its
- * channels zero every buffer that held a frame (imsgbuf.wipe).
+ * keysd talks to petreld and to the workers only (smtpd only to have
+ * its TLS signatures made); its channels zero every buffer that held a
+ * frame (imsgbuf.wipe).
  *
  * Payloads are built with m_add_*() in the order listed and read back
  * with m_get_*() in the same order; anything else is a protocol error.
@@ -32,7 +33,8 @@ enum imsg_type {
 	 * deliverd[index] whenever that one is (re)started.  To deliverd
 	 * (kind PEER_KEYSD) and to keysd (kind PEER_DELIVERD, index j):
 	 * the channel between deliverd[j] and keysd, whenever either is
-	 * (re)started.
+	 * (re)started; likewise smtpd (PEER_KEYSD) and keysd (PEER_SMTPD,
+	 * index i) when smtpd offers TLS.
 	 * u32 kind (PEER_*), u32 index.
 	 */
 	IMSG_MASTER_PEER,
@@ -192,6 +194,27 @@ enum imsg_type {
 	 */
 	IMSG_QUEUED_CTL_DELIVERD,
 	IMSG_DELIVERD_CTL_REPLY,
+	/*
+	 * smtpd or deliverd -> keysd: a TLS signature with a private key
+	 * keysd holds (lib/tlskey.h), asked in the middle of a handshake
+	 * and waited for (chan_call).  peerid = request id.
+	 *   blob key id (SHA-256 of the public key), u8 op (TLSKEY_*),
+	 *   u32 padding (RSA_*), blob input (a digest, or a padded block)
+	 * keysd -> the asker: IMSG_KEYSD_SIGN, peerid = the request's id.
+	 *   u8 status (KEY_*), blob signature, string error
+	 * smtpd may use only [smtpd] tls_private_key, deliverd only the
+	 * keys of the egress paths it asked for (KEY_WANT_TLS).
+	 */
+	IMSG_WORKER_SIGN,
+	IMSG_KEYSD_SIGN,
+	/*
+	 * master -> keysd: smtpd's key ([smtpd] tls_private_key), read by
+	 * petreld at start and on reload (it may be readable by root
+	 * only), checked against the certificate already.  keysd keeps the
+	 * one before as well, for smtp servers that still serve with it.
+	 *   string file (for the log), string PEM (a secret: m_wipe)
+	 */
+	IMSG_MASTER_TLS_KEY,
 
 	IMSG_TYPE_MAX
 };
@@ -237,6 +260,12 @@ enum peer_kind {
 enum key_want {
 	KEY_WANT_SECRET = 1,	/* the secret and its fingerprint */
 	KEY_WANT_FINGERPRINT,	/* only the fingerprint (has it changed?) */
+	/*
+	 * A client certificate: the request's keysource is tls_certificate,
+	 * a second one tls_private_key; the reply's secret is the chain
+	 * (PEM) and its fingerprint the key's id in hex, for IMSG_WORKER_SIGN.
+	 */
+	KEY_WANT_TLS,
 };
 
 enum key_status {

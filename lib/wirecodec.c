@@ -4,12 +4,14 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wire.h"
 #include "keysource.h"
 #include "wirecodec.h"
+#include "tlskey.h"
 
 static int
 body_ok(const char *b)
@@ -219,42 +221,40 @@ wire_result_clear(struct wire_result *w)
 	w->response = NULL;
 }
 
-void
-wire_key_req_add(struct mbuf *m, const struct wire_key_req *w)
+/* A keysource spec, field by field: u32 n (at most 64), n x (name, value). */
+static void
+wire_keysource_add(struct mbuf *m, const struct keysource *ks)
 {
 	const char	*name, *value;
 	uint32_t	 n = 0;
 	size_t		 i;
 
-	/* key_data or an inline vault_token: the request holds a secret */
-	m_wipe(m);
-	m_add_u8(m, w->want);
-	for (i = 0; keysource_key(w->ks, i, &value) != NULL; i++)
+	for (i = 0; keysource_key(ks, i, &value) != NULL; i++)
 		n += value != NULL;
 	m_add_u32(m, n);
-	for (i = 0; (name = keysource_key(w->ks, i, &value)) != NULL; i++)
+	for (i = 0; (name = keysource_key(ks, i, &value)) != NULL; i++)
 		if (value != NULL) {
 			m_add_string(m, name);
 			m_add_string(m, value);
 		}
 }
 
-int
-wire_key_req_get(struct mreader *r, struct wire_key_req *w, char *err,
+/*
+ * -1: malformed.  0 with *out NULL and err set: well-formed, but the
+ * keysource parser refuses it; else *out.
+ */
+static int
+wire_keysource_get(struct mreader *r, struct keysource **out, char *err,
     size_t errlen)
 {
-	struct keysource *ks = NULL;
+	struct keysource *ks;
 	const char	*name, *value;
 	uint32_t	 n, i;
-	uint8_t		 want;
 	int		 bad = 0;
 
-	memset(w, 0, sizeof(*w));
-	if (m_get_u8(r, &want) == -1 || (want != KEY_WANT_SECRET &&
-	    want != KEY_WANT_FINGERPRINT) || m_get_u32(r, &n) == -1 ||
-	    n > 64)
+	*out = NULL;
+	if (m_get_u32(r, &n) == -1 || n > 64)
 		return -1;
-	w->want = want;
 	ks = keysource_new();
 	for (i = 0; i < n; i++) {
 		if (m_get_string(r, &name) == -1 ||
@@ -266,15 +266,58 @@ wire_key_req_get(struct mreader *r, struct wire_key_req *w, char *err,
 		    errlen) == -1)
 			bad = 1;
 	}
-	if (m_end(r) == -1) {
-		keysource_free(ks);
-		return -1;
-	}
 	if (bad || keysource_check(ks, err, errlen) == -1) {
 		keysource_free(ks);
 		return 0;
 	}
+	*out = ks;
+	return 0;
+}
+
+void
+wire_key_req_add(struct mbuf *m, const struct wire_key_req *w)
+{
+	/* key_data or an inline vault_token: the request holds a secret */
+	m_wipe(m);
+	m_add_u8(m, w->want);
+	wire_keysource_add(m, w->ks);
+	if (w->want == KEY_WANT_TLS)
+		wire_keysource_add(m, w->ks2);
+}
+
+int
+wire_key_req_get(struct mreader *r, struct wire_key_req *w, char *err,
+    size_t errlen)
+{
+	struct keysource *ks = NULL, *ks2 = NULL;
+	uint8_t		 want;
+	char		 err2[512];
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_u8(r, &want) == -1 || (want != KEY_WANT_SECRET &&
+	    want != KEY_WANT_FINGERPRINT && want != KEY_WANT_TLS) ||
+	    wire_keysource_get(r, &ks, err, errlen) == -1)
+		return -1;
+	if (want == KEY_WANT_TLS &&
+	    wire_keysource_get(r, &ks2, err2, sizeof(err2)) == -1) {
+		keysource_free(ks);
+		return -1;
+	}
+	if (m_end(r) == -1) {
+		keysource_free(ks);
+		keysource_free(ks2);
+		return -1;
+	}
+	w->want = want;
+	if (want == KEY_WANT_TLS && (ks == NULL || ks2 == NULL)) {
+		if (ks != NULL)		/* the second one's error, named */
+			snprintf(err, errlen, "tls_private_key: %s", err2);
+		keysource_free(ks);
+		keysource_free(ks2);
+		return 0;
+	}
 	w->ks = ks;
+	w->ks2 = ks2;
 	return 0;
 }
 
@@ -299,6 +342,56 @@ wire_key_reply_get(struct mreader *r, struct wire_key_reply *w)
 	    m_get_string(r, &w->fingerprint) == -1 ||
 	    m_get_string(r, &w->secret) == -1 ||
 	    m_get_string(r, &w->error) == -1 || m_end(r) == -1)
+		return -1;
+	w->status = status;
+	return 0;
+}
+
+void
+wire_sign_req_add(struct mbuf *m, const struct wire_sign_req *w)
+{
+	m_add_blob(m, w->id, TLSKEY_ID_LEN);
+	m_add_u8(m, w->op);
+	m_add_u32(m, w->padding);
+	m_add_blob(m, w->in, w->inlen);
+}
+
+int
+wire_sign_req_get(struct mreader *r, struct wire_sign_req *w)
+{
+	const void	*id;
+	size_t		 idlen;
+	uint8_t		 op;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_blob(r, &id, &idlen) == -1 || idlen != TLSKEY_ID_LEN ||
+	    m_get_u8(r, &op) == -1 || m_get_u32(r, &w->padding) == -1 ||
+	    m_get_blob(r, (const void **)&w->in, &w->inlen) == -1 ||
+	    m_end(r) == -1 || w->inlen > TLSKEY_IN_MAX)
+		return -1;
+	memcpy(w->id, id, TLSKEY_ID_LEN);
+	w->op = op;
+	return 0;
+}
+
+void
+wire_sign_reply_add(struct mbuf *m, const struct wire_sign_reply *w)
+{
+	m_add_u8(m, w->status);
+	m_add_blob(m, w->sig, w->siglen);
+	m_add_string(m, w->error ? w->error : "");
+}
+
+int
+wire_sign_reply_get(struct mreader *r, struct wire_sign_reply *w)
+{
+	uint8_t		 status;
+
+	memset(w, 0, sizeof(*w));
+	if (m_get_u8(r, &status) == -1 || status > KEY_FAILED ||
+	    m_get_blob(r, (const void **)&w->sig, &w->siglen) == -1 ||
+	    m_get_string(r, &w->error) == -1 || m_end(r) == -1 ||
+	    w->siglen > TLSKEY_SIG_MAX)
 		return -1;
 	w->status = status;
 	return 0;

@@ -56,6 +56,7 @@ struct keysource;
 struct wire_key_req {
 	int		  want;		/* KEY_WANT_* */
 	struct keysource *ks;		/* get: allocated; caller frees */
+	struct keysource *ks2;		/* KEY_WANT_TLS: tls_private_key */
 };
 
 /* IMSG_KEYSD_KEY */
@@ -77,6 +78,28 @@ int	 wire_key_req_get(struct mreader *, struct wire_key_req *,
 /* m_wipe()s the frame when it carries a secret */
 void	 wire_key_reply_add(struct mbuf *, const struct wire_key_reply *);
 int	 wire_key_reply_get(struct mreader *, struct wire_key_reply *);
+
+/* IMSG_WORKER_SIGN */
+struct wire_sign_req {
+	uint8_t		  id[32];	/* TLSKEY_ID_LEN */
+	int		  op;		/* TLSKEY_* */
+	uint32_t	  padding;
+	const uint8_t	 *in;
+	size_t		  inlen;
+};
+
+/* IMSG_KEYSD_SIGN */
+struct wire_sign_reply {
+	int		  status;	/* KEY_* */
+	const uint8_t	 *sig;
+	size_t		  siglen;
+	const char	 *error;
+};
+
+void	 wire_sign_req_add(struct mbuf *, const struct wire_sign_req *);
+int	 wire_sign_req_get(struct mreader *, struct wire_sign_req *);
+void	 wire_sign_reply_add(struct mbuf *, const struct wire_sign_reply *);
+int	 wire_sign_reply_get(struct mreader *, struct wire_sign_reply *);
 
 /* IMSG_CTL_COMMAND */
 struct wire_ctl {

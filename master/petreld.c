@@ -37,6 +37,8 @@
 #include "priv.h"
 #include "proc.h"
 #include "util.h"
+#include "secret.h"
+#include "tlskey.h"
 #include "wire.h"
 
 #define MAX_SMTPD		64
@@ -92,6 +94,7 @@ static struct {
 	int		 newconffd;
 	int		 reload_smtpd;	/* its config changed: restart it */
 	int		 reload_keysd;
+	uint8_t		 tls_digest[32];	/* smtpd's certificate and key */
 	int		 roll;		/* step 3: the smtpd being replaced */
 	int		 roll_phase;
 	pid_t		 roll_pid;	/* its old process */
@@ -107,6 +110,7 @@ static void	master_reload_step(void);
 static void	master_reload_stop_deliverd(void);
 static int	master_reload(char *, size_t);
 static int	master_check_users(struct petrel_conf *, char *, size_t);
+static int	master_check_tls(struct petrel_conf *, char *, size_t);
 static int	master_check_policy(struct petrel_conf *, int, char *, size_t);
 
 static void
@@ -154,16 +158,97 @@ master_wire(struct child *ch)
 
 /*
  * Give deliverd[j] and keysd a fresh channel (deliverd asks keysd for
- * the secrets of its AUTH logins; keysd talks to nobody else).
+ * the secrets of its AUTH logins and its client certificates), or
+ * smtpd[i] and keysd when smtpd offers TLS (keysd makes its
+ * signatures).
  */
 static void
-master_wire_keys(struct child *dw)
+master_wire_keys(struct child *w)
 {
-	if (!m.keysd.ready || !dw->ready || m.stopping ||
-	    m.keysd.chan == NULL || dw->chan == NULL)
+	if (!m.keysd.ready || !w->ready || m.stopping ||
+	    m.keysd.chan == NULL || w->chan == NULL)
 		return;
-	master_pair(m.keysd.chan, PEER_DELIVERD, dw->index, dw->chan,
-	    PEER_KEYSD, 0);
+	if (w->kind == PEER_SMTPD && *m.conf->smtpd_tls_certificate == '\0')
+		return;
+	master_pair(m.keysd.chan, w->kind, w->index, w->chan, PEER_KEYSD, 0);
+}
+
+/*
+ * [smtpd] tls_certificate and tls_private_key, checked as petreld -n
+ * does: 0, or -1 with why (naming file and key) in err.
+ */
+static int
+master_check_tls(struct petrel_conf *c, char *err, size_t errlen)
+{
+	char	 why[1024];
+
+	if (*c->smtpd_tls_certificate == '\0')
+		return 0;
+	if (tlskey_check_files(c->smtpd_tls_certificate,
+	    c->smtpd_tls_private_key, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: [smtpd] tls_private_key: %s",
+		    c->file, why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What smtpd's certificate and key files hold, hashed: a reload that
+ * finds them changed (a renewal) restarts the smtp servers.
+ */
+static void
+master_tls_digest(struct petrel_conf *c, uint8_t digest[32])
+{
+	const char	*files[2] = { c->smtpd_tls_certificate,
+			    c->smtpd_tls_private_key };
+	EVP_MD_CTX	*md;
+	char		*text, err[512];
+	size_t		 len;
+	int		 i;
+
+	memset(digest, 0, 32);
+	if (*c->smtpd_tls_certificate == '\0')
+		return;
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		fatalx("SHA-256");
+	for (i = 0; i < 2; i++) {
+		if (file_read_secret("file", files[i], 0, &text, &len, err,
+		    sizeof(err)) == -1)
+			continue;	/* master_check_tls() said why */
+		EVP_DigestUpdate(md, text, len);
+		secret_free_str(text);
+	}
+	EVP_DigestFinal_ex(md, digest, NULL);
+	EVP_MD_CTX_free(md);
+}
+
+/*
+ * smtpd's private key to keysd.  petreld reads it (it may be readable
+ * by root only); smtpd never opens it, and keysd makes the signatures.
+ */
+static void
+master_tls_key_send(struct petrel_conf *c)
+{
+	struct mbuf	 mb;
+	char		*pem, err[1024];
+	size_t		 len;
+
+	if (*c->smtpd_tls_private_key == '\0' || m.keysd.chan == NULL ||
+	    !m.keysd.ready)
+		return;
+	if (tlskey_read_file(c->smtpd_tls_private_key, &pem, &len, err,
+	    sizeof(err)) == -1) {
+		log_warnx("tls: %s; STARTTLS will fail", err);
+		return;
+	}
+	m_create(&mb, IMSG_MASTER_TLS_KEY, 0, -1);
+	m_wipe(&mb);
+	m_add_string(&mb, c->smtpd_tls_private_key);
+	m_add_string(&mb, pem);
+	secret_free_str(pem);
+	chan_send(m.keysd.chan, &mb);
 }
 
 /* Every worker, smtpd then deliverd, for loops over all of them. */
@@ -318,11 +403,14 @@ master_imsg(struct chan *c, struct imsg *im)
 		if (m.reloading == 3)	/* the next smtpd may go */
 			master_reload_step();
 		if (ch == &m.keysd) {
-			for (i = 0; i < m.ndeliverd; i++)
-				master_wire_keys(&m.deliverd[i]);
+			struct child	*w;
+
+			master_tls_key_send(m.conf);
+			for (i = 0; (w = master_worker(i)) != NULL; i++)
+				master_wire_keys(w);
 			return 0;
 		}
-		if (ch->kind == PEER_DELIVERD)
+		if (ch->kind == PEER_DELIVERD || ch->kind == PEER_SMTPD)
 			master_wire_keys(ch);
 		if (ch == &m.queued) {
 			struct child	*w;
@@ -379,14 +467,19 @@ master_imsg(struct chan *c, struct imsg *im)
 		if (m_get_u32(&r, &kind) == -1 ||
 		    m_get_u32(&r, &index) == -1 || m_end(&r) == -1)
 			return -1;
-		if (ch == &m.keysd || (ch->kind == PEER_DELIVERD &&
-		    kind == PEER_KEYSD)) {
+		if (ch == &m.keysd || kind == PEER_KEYSD) {
 			if (ch == &m.keysd) {
-				if (kind != PEER_DELIVERD ||
-				    index >= (uint32_t)m.ndeliverd)
+				if (kind == PEER_DELIVERD &&
+				    index < (uint32_t)m.ndeliverd)
+					w = &m.deliverd[index];
+				else if (kind == PEER_SMTPD &&
+				    index < (uint32_t)m.nsmtpd)
+					w = &m.smtpd[index];
+				else
 					return -1;
-				w = &m.deliverd[index];
-			}
+			} else if (ch->kind != PEER_DELIVERD &&
+			    ch->kind != PEER_SMTPD)
+				return -1;
 			log_warnx("channel between keysd and %s lost (reported "
 			    "by %s); wiring a new one", w->label, ch->label);
 			master_wire_keys(w);
@@ -501,6 +594,8 @@ child_spawn(struct child *ch)
 	ch->ready = 0;
 	ch->chan = chan_new(m.base, sp[0], ch->label, master_imsg,
 	    master_child_closed, ch);
+	/* smtpd's private key goes to keysd on it */
+	ch->chan->ibuf.wipe = ch == &m.keysd;
 	log_debug("started %s (pid %d)", ch->label, (int)pid);
 }
 
@@ -950,6 +1045,7 @@ master_reload(char *err, size_t errlen)
 	struct petrel_conf *nc;
 	struct timeval	 grace = { RELOAD_GRACE_S, 0 };
 	struct mbuf	 mb;
+	uint8_t		 digest[32];
 	char		 buf[8192];
 	int		 i, fd;
 
@@ -985,6 +1081,10 @@ master_reload(char *err, size_t errlen)
 		master_reload_refuse("policy: ", buf, err, errlen);
 		goto fail;
 	}
+	if (master_check_tls(nc, buf, sizeof(buf)) == -1) {
+		master_reload_refuse("", buf, err, errlen);
+		goto fail;
+	}
 	if ((fd = master_conf_fd(nc)) == -1) {
 		snprintf(err, errlen, "cannot pass the configuration on: %s",
 		    strerror(errno));
@@ -1004,6 +1104,16 @@ master_reload(char *err, size_t errlen)
 			m.reload_keysd |= strcmp(conf_keys[i].section,
 			    "keysd") == 0 || strcmp(conf_keys[i].section,
 			    "global") == 0;
+	}
+	/* a renewed certificate (same files, new contents): new smtp servers */
+	master_tls_digest(nc, digest);
+	if (memcmp(digest, m.tls_digest, sizeof(digest)) != 0) {
+		memcpy(m.tls_digest, digest, sizeof(digest));
+		m.reload_smtpd = 1;
+		log_info("reload: smtpd's certificate or key changed");
+		/* a keysd that restarts gets it when ready */
+		if (!m.reload_keysd)
+			master_tls_key_send(nc);
 	}
 	m.newconf = nc;
 	m.newconffd = fd;
@@ -1252,6 +1362,9 @@ master_main(struct petrel_conf *c)
 		}
 		if (master_check_policy(c, 1, err, sizeof(err)) == -1)
 			fatalx("policy: %s", err);
+		if (master_check_tls(c, err, sizeof(err)) == -1)
+			fatalx("%s", err);
+		master_tls_digest(c, m.tls_digest);
 	}
 	if (!privsep)
 		log_info("running as uid %d %s: privilege separation is off, "
@@ -1405,6 +1518,7 @@ main(int argc, char *argv[])
 			exit(1);
 		}
 		if (master_check_policy(&conf, 0, errbuf, sizeof(errbuf)) ==
+		    -1 || master_check_tls(&conf, errbuf, sizeof(errbuf)) ==
 		    -1) {
 			fprintf(stderr, "%s\n", errbuf);
 			exit(1);

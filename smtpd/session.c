@@ -464,7 +464,8 @@ cmd_starttls(struct session *s, char *args)
 		session_error(s, "503 5.5.1 Error: TLS already active");
 		return;
 	}
-	if ((ssl = SSL_new(sd->tls_ctx)) == NULL) {
+	/* keysd makes the handshake's signature: not while it is away */
+	if (sd->keysd == NULL || (ssl = SSL_new(sd->tls_ctx)) == NULL) {
 		session_reply(s, "454 4.7.0 TLS not available due to temporary "
 		    "reason");
 		return;

@@ -21,6 +21,7 @@
 #include "priv.h"
 #include "proc.h"
 #include "smtpd.h"
+#include "tlskey.h"
 #include "wire.h"
 
 #define SMTPD_OVERFLOW		16	/* sessions told 421 beyond the cap */
@@ -197,6 +198,28 @@ smtpd_queue_closed(struct chan *c)
 		message_queue_lost(s);
 }
 
+/*
+ * keysd answers only inside chan_call(); what comes here is an answer
+ * that came too late (its handshake failed already).
+ */
+static int
+smtpd_imsg_keysd(struct chan *c, struct imsg *im)
+{
+	if (im->hdr.type == IMSG_KEYSD_SIGN)
+		return 0;
+	log_warnx("keysd: unexpected message type %u", im->hdr.type);
+	return -1;
+}
+
+static void
+smtpd_keysd_closed(struct chan *c)
+{
+	if (sd->keysd != c)
+		return;
+	sd->keysd = NULL;
+	proc_peer_lost(sd->master, c, PEER_KEYSD, 0);
+}
+
 static int
 smtpd_imsg(struct chan *c, struct imsg *im)
 {
@@ -205,7 +228,15 @@ smtpd_imsg(struct chan *c, struct imsg *im)
 
 	switch (im->hdr.type) {
 	case IMSG_MASTER_PEER:
-		if (chan_get_peer(im, PEER_QUEUED, &kind, &w) == -1)
+		if (chan_get_peer(im, 0, &kind, &w) == -1)
+			return -1;
+		if (kind == PEER_KEYSD && sd->tls_ctx != NULL) {
+			chan_replace(&sd->keysd, sd->base, im->fd, "keysd",
+			    smtpd_imsg_keysd, smtpd_keysd_closed, NULL);
+			im->fd = -1;
+			return 0;
+		}
+		if (kind != PEER_QUEUED)
 			return -1;
 		chan_replace(&sd->queue, sd->base, im->fd, "queued",
 		    smtpd_imsg_queue, smtpd_queue_closed, NULL);
@@ -243,6 +274,7 @@ static void
 smtpd_test_hook(void)
 {
 	chan_test_garble(sd->queue);
+	chan_test_garble(sd->keysd);
 }
 
 static void
@@ -253,10 +285,16 @@ smtpd_master_closed(struct chan *c)
 }
 
 
+/*
+ * The certificate chain is public and read here, before the chroot;
+ * the private key is not: smtpd holds a proxy of it, and keysd (which
+ * petreld gave the key) makes each handshake's signature.
+ */
 static SSL_CTX *
 smtpd_tls_init(struct petrel_conf *conf)
 {
 	SSL_CTX		*ctx;
+	EVP_PKEY	*pk;
 	char		 err[256];
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
@@ -264,18 +302,25 @@ smtpd_tls_init(struct petrel_conf *conf)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_set_cipher_list(ctx, tlskey_ciphers()) != 1)
+		fatalx("smtpd: no TLS 1.2 cipher suites left");
 	if (SSL_CTX_use_certificate_chain_file(ctx,
 	    conf->smtpd_tls_certificate) != 1) {
 		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
 		fatalx("smtpd: tls_certificate %s: %s",
 		    conf->smtpd_tls_certificate, err);
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, conf->smtpd_tls_private_key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+	if ((pk = tlskey_proxy(SSL_CTX_get0_certificate(ctx),
+	    tlskey_keysd_sign, &sd->keysd, err, sizeof(err))) == NULL)
+		fatalx("smtpd: tls_certificate %s: %s",
+		    conf->smtpd_tls_certificate, err);
+	if (SSL_CTX_use_PrivateKey(ctx, pk) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
 		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
-		fatalx("smtpd: tls_private_key %s: %s",
-		    conf->smtpd_tls_private_key, err);
+		fatalx("smtpd: tls_certificate %s: %s",
+		    conf->smtpd_tls_certificate, err);
 	}
+	EVP_PKEY_free(pk);	/* the context holds it */
 	return ctx;
 }
 
@@ -315,7 +360,7 @@ smtpd_main(struct proc_args *pa)
 	RB_INIT(&sd->sessions);
 	TAILQ_INIT(&sd->parked);
 
-	/* the private key is read as root, before the chroot */
+	/* the chain is read before the chroot; the key stays in keysd */
 	if (*conf->smtpd_tls_certificate != '\0')
 		sd->tls_ctx = smtpd_tls_init(conf);
 	priv_drop("smtpd", conf->privsep, conf->smtpd_user,

@@ -79,6 +79,7 @@ struct smtpd {
 	struct chan	*queue;
 	int		 index;
 	SSL_CTX		*tls_ctx;	/* NULL: no STARTTLS */
+	struct chan	*keysd;		/* signs for tls_ctx; NULL: away */
 	struct event	*listen_ev[CONF_MAX_LISTEN];
 	int		 nlisten;
 	int		 max_sessions;	/* max_sessions, or less: fd_budget() */

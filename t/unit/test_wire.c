@@ -159,7 +159,7 @@ static int
 roundtrip(struct keysource *ks, int want, struct wire_key_req *g, char *err,
     size_t errlen)
 {
-	struct wire_key_req w = { want, ks };
+	struct wire_key_req w = { want, ks, NULL };
 	struct mbuf	 m;
 	struct mreader	 r;
 	struct imsg	 im;
