@@ -60,9 +60,9 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout), 0,
 	  "Idle time allowed between client commands; then 421 4.4.2." },
 	{ "smtpd", "tls_certificate", CT_PATH, "", O(smtpd_tls_certificate), 0,
-	  "PEM certificate chain for STARTTLS; empty: STARTTLS not offered." },
+	  "PEM certificate chain for STARTTLS (the certificate, then its intermediates); empty: STARTTLS not offered. Read by smtpd at start; a reload that finds it or the key changed (a renewal) restarts the smtp servers one at a time." },
 	{ "smtpd", "tls_private_key", CT_PATH, "", O(smtpd_tls_private_key), 0,
-	  "PEM private key for STARTTLS." },
+	  "PEM private key (RSA or ECDSA) for STARTTLS. Read by petreld, which may be the only one able to (root), and handed to keysd, which makes each handshake's signature: smtpd never opens it. Refused when it does not match tls_certificate or any user may read it." },
 
 	{ "queued", "user", CT_STRING, "_petrel-queued", O(queued_user), CK_RESTART,
 	  "User the queue manager runs as; owns spool_dir." },

@@ -69,9 +69,9 @@ static const struct field egress_fields[] = {
 	  "{'PLAIN', 'LOGIN'}",
 	  "petrel's own: the AUTH mechanisms it may use, of PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER." },
 	{ "tls_certificate", F_KEYSOURCE, E(tls_certificate), "none",
-	  "Keysource of a client certificate (PEM)." },
+	  "Keysource of a TLS client certificate (PEM: the certificate, then its intermediates), presented when the next hop asks for one; set with tls_private_key." },
 	{ "tls_private_key", F_KEYSOURCE, E(tls_private_key), "none",
-	  "Keysource of the client certificate's private key; it stays in keysd." },
+	  "Keysource of the client certificate's private key (RSA or ECDSA): key_file, allowed by [keysd] tls_key_files, or Vault; never key_data. It stays in keysd, which makes the handshake's signature." },
 	{ "smtp_port", F_PORT, E(smtp_port), "[deliverd] smtp_port (25)",
 	  "Port of the next hops found by MX or named by a routing domain without a port." },
 	{ "ehlo_domain", F_DOMAIN, E(ehlo_domain), "[global] hostname",
@@ -604,6 +604,26 @@ l_make_egress_path(lua_State *L)
 	egress_defaults(eg, policy_of(L)->conf);
 	luaL_setmetatable(L, EGRESS_MT);
 	fill(L, "make_egress_path", egress_fields, egress_ignored, eg);
+	/*
+	 * A client certificate is a pair.  Its key may not be inline: the
+	 * policy is read by every process, and the key is keysd's alone.
+	 */
+	if ((eg->tls_certificate == NULL) != (eg->tls_private_key == NULL))
+		luaL_error(L, "make_egress_path: %s: set with %s, or neither",
+		    eg->tls_certificate ? "tls_certificate" : "tls_private_key",
+		    eg->tls_certificate ? "tls_private_key" : "tls_certificate");
+	if (eg->tls_private_key != NULL &&
+	    eg->tls_private_key->kind == KS_DATA)
+		luaL_error(L, "make_egress_path: tls_private_key: key_data "
+		    "would put the private key in the policy, which every "
+		    "process reads (use key_file or Vault)");
+	if ((eg->tls_private_key != NULL &&
+	    eg->tls_private_key->kind == KS_OAUTH2) ||
+	    (eg->tls_certificate != NULL &&
+	    eg->tls_certificate->kind == KS_OAUTH2))
+		luaL_error(L, "make_egress_path: %s: an OAuth2 token is no "
+		    "certificate or key", eg->tls_certificate->kind ==
+		    KS_OAUTH2 ? "tls_certificate" : "tls_private_key");
 	return 1;
 }
 

@@ -49,6 +49,8 @@ readers(const struct imsg *im)
 	struct wire_ctl		 wt;
 	struct wire_key_req	 kq, kq2;
 	struct wire_key_reply	 kr;
+	struct wire_sign_req	 sq;
+	struct wire_sign_reply	 sr;
 	char			 err[256];
 	const char		*s;
 	const void		*p;
@@ -117,10 +119,25 @@ readers(const struct imsg *im)
 				FUZZ_CHECK((v1 == NULL) == (v2 == NULL));
 				FUZZ_CHECK(v1 == NULL || strcmp(v1, v2) == 0);
 			}
+			FUZZ_CHECK((kq.ks2 == NULL) == (kq2.ks2 == NULL));
 			keysource_free(kq2.ks);
+			keysource_free(kq2.ks2);
 			keysource_free(kq.ks);
+			keysource_free(kq.ks2);
 			m_discard(&m);
 		}
+	}
+	m_reader(&r, im);
+	if (wire_sign_req_get(&r, &sq) == 0) {
+		m_create(&m, 0, 0, -1);
+		wire_sign_req_add(&m, &sq);
+		same(&m, im);
+	}
+	m_reader(&r, im);
+	if (wire_sign_reply_get(&r, &sr) == 0) {
+		m_create(&m, 0, 0, -1);
+		wire_sign_reply_add(&m, &sr);
+		same(&m, im);
 	}
 
 	/* a generic walk, steered by the frame's type */

@@ -370,6 +370,18 @@ Test(policy, make_egress_path_errors)
 	    "got 1");
 	egress_bad("tls_certificate = 42", "tls_certificate: expected a "
 	    "keysource");
+	/* a client certificate is a pair, its key never inline */
+	egress_bad("tls_certificate = '/k/c.pem'", "make_egress_path: "
+	    "tls_certificate: set with tls_private_key, or neither");
+	egress_bad("tls_private_key = '/k/k.pem'", "make_egress_path: "
+	    "tls_private_key: set with tls_certificate, or neither");
+	egress_bad("tls_certificate = '/k/c.pem', tls_private_key = "
+	    "{ key_data = 'x' }", "tls_private_key: key_data would put the "
+	    "private key in the policy");
+	egress_bad("tls_certificate = { oauth2_token_url = 'https://t/', "
+	    "oauth2_client_id = 'i', oauth2_client_secret = '/k/s' }, "
+	    "tls_private_key = '/k/k.pem'", "tls_certificate: an OAuth2 "
+	    "token is no certificate or key");
 }
 
 Test(policy, make_egress_path_not_a_table)
