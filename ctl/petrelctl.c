@@ -334,6 +334,12 @@ show_stats(json_t *j)
 			prom("petrel_keysd_stale_served_total",
 			    "Stale secrets served during an outage.",
 			    "counter", i_of(k, "stale_served"));
+			prom("petrel_keysd_tls_signatures_total",
+			    "TLS handshake signatures keysd made.", "counter",
+			    i_of(k, "tls_signatures"));
+			prom("petrel_keysd_tls_signature_errors_total",
+			    "TLS signatures keysd refused or failed.",
+			    "counter", i_of(k, "tls_signature_errors"));
 		}
 		printf("# HELP petrel_site_connections Open connections per "
 		    "site.\n# TYPE petrel_site_connections gauge\n");
@@ -357,7 +363,7 @@ show_stats(json_t *j)
 	printf("expired        %lld\n", (long long)i_of(qd, "expired"));
 	printf("in the queue   %lld\n", (long long)i_of(qd,
 	    "queued_messages"));
-	if (json_is_object(k))
+	if (json_is_object(k)) {
 		printf("keysd          %lld cache hits, %lld misses, %lld "
 		    "Vault requests, %lld OAuth2 token requests, %lld "
 		    "stale\n",
@@ -366,6 +372,11 @@ show_stats(json_t *j)
 		    (long long)i_of(k, "vault_requests"),
 		    (long long)i_of(k, "oauth2_requests"),
 		    (long long)i_of(k, "stale_served"));
+		printf("keysd TLS      %lld keys, %lld signatures, %lld "
+		    "refused or failed\n", (long long)i_of(k, "tls_keys"),
+		    (long long)i_of(k, "tls_signatures"),
+		    (long long)i_of(k, "tls_signature_errors"));
+	}
 	json_array_foreach(json_object_get(j, "deliverd"), i, d)
 		json_array_foreach(json_object_get(d, "sites"), l, s)
 			printf("site %s: %lld connection(s), %lld idle, %lld "
