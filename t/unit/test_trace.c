@@ -321,6 +321,7 @@ Test(keysource_label, egress_json_has_no_secret)
 	    "  return kumo.make_egress_path{\n"
 	    "    smtp_auth_plain_username = 'relayuser',\n"
 	    "    smtp_auth_plain_password = { key_data = 'hunter2' },\n"
+	    "    tls_certificate = '/etc/petrel/keys/client.pem',\n"
 	    "    tls_private_key = { vault_mount = 'kv', vault_path = 'tls',\n"
 	    "      vault_token = 'hvs.TOPSECRETTOKEN' },\n"
 	    "    enable_tls = 'Required', connect_timeout = '2 min',\n"
@@ -344,7 +345,8 @@ Test(keysource_label, egress_json_has_no_secret)
 	    "smtp_auth_plain_password")), "<keysource key_data>");
 	cr_assert_str_eq(json_string_value(json_object_get(j,
 	    "tls_private_key")), "<keysource vault kv/tls#key>");
-	cr_assert(json_is_null(json_object_get(j, "tls_certificate")));
+	cr_assert_str_eq(json_string_value(json_object_get(j,
+	    "tls_certificate")), "<keysource file /etc/petrel/keys/client.pem>");
 	cr_assert_str_eq(json_string_value(json_object_get(j,
 	    "smtp_auth_plain_username")), "relayuser");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "enable_tls")),
