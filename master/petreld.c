@@ -180,17 +180,43 @@ master_wire_keys(struct child *w)
 static int
 master_check_tls(struct petrel_conf *c, char *err, size_t errlen)
 {
-	char	 why[1024];
+	char	 why[1024] = "";
+	ssize_t	 n;
+	size_t	 got = 0;
+	pid_t	 pid;
+	int	 p[2], status;
 
 	if (*c->smtpd_tls_certificate == '\0')
 		return 0;
-	if (tlskey_check_files(c->smtpd_tls_certificate,
-	    c->smtpd_tls_private_key, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: [smtpd] tls_private_key: %s",
-		    c->file, why);
-		return -1;
+	/*
+	 * In a child that exits: OpenSSL's parse of the key leaves pieces
+	 * of it in freed memory it does not clear, and petreld lives on.
+	 */
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		fatal("checking the TLS key");
+	if (pid == 0) {
+		close(p[0]);
+		if (tlskey_check_files(c->smtpd_tls_certificate,
+		    c->smtpd_tls_private_key, why, sizeof(why)) == 0)
+			_exit(0);
+		(void)write(p[1], why, strlen(why));
+		_exit(1);
 	}
-	return 0;
+	close(p[1]);
+	while (got < sizeof(why) - 1 && ((n = read(p[0], why + got,
+	    sizeof(why) - 1 - got)) > 0 || (n == -1 && errno == EINTR)))
+		got += n > 0 ? n : 0;
+	why[got] = '\0';
+	close(p[0]);
+	while ((n = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
+		;
+	/* reaped by the SIGCHLD handler already: its words decide */
+	if (n == -1 ? *why == '\0' :
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: [smtpd] tls_private_key: %s", c->file,
+	    *why ? why : "the check failed");
+	return -1;
 }
 
 /*

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """memgrep.py PID STRING... -- does the memory of process PID hold any STRING?
 
+A STRING of the form "hex:0a1b..." is the bytes those hex digits spell
+(a private key's raw scalar, say); any other STRING is its UTF-8 bytes.
+
 Reads every readable mapping of /proc/PID/mem (as root: petrel's processes
 are not dumpable) in chunks, and prints "PID: found string N in MAPPING"
 for each hit -- never the string itself, which is a secret.  Mappings
@@ -21,7 +24,15 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     pid = sys.argv[1]
-    needles = [s.encode() for s in sys.argv[2:]]
+    try:
+        needles = [bytes.fromhex(s[4:]) if s.startswith("hex:") else s.encode()
+                   for s in sys.argv[2:]]
+    except ValueError as e:
+        print(f"memgrep: bad hex: STRING: {e}", file=sys.stderr)
+        return 2
+    if not all(needles):
+        print("memgrep: an empty STRING matches everything", file=sys.stderr)
+        return 2
     over = max(len(n) for n in needles) - 1
     found = 0
     nread = 0
