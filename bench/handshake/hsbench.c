@@ -10,7 +10,9 @@
  *    imsg channel (chan_call) to a child process that answers as keysd
  *    does (wire_sign_req_get, tlskey_sign, wire_sign_reply_add);
  * and prints handshakes per second of each, the server's CPU time per
- * handshake, and the added latency per handshake.  A third line times
+ * handshake, and the added latency per handshake; and between them the
+ * proxy signing in this process, which tells OpenSSL's legacy key path
+ * from the round trip.  A third line times
  * the signature alone: in process and over the channel.
  */
 #include "config.h"
@@ -138,6 +140,17 @@ signer(int fd, EVP_PKEY *k)
 	}
 }
 
+/* A proxy that signs in this process: the proxy path without the trip. */
+static int
+local_sign(void *arg, const uint8_t id[TLSKEY_ID_LEN], int op, int padding,
+    const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen)
+{
+	char	 e[256];
+
+	return tlskey_sign(arg, op, padding, in, inlen, out, outlen, e,
+	    sizeof(e));
+}
+
 static int
 ignore(struct chan *c, struct imsg *im)
 {
@@ -185,14 +198,14 @@ main(int argc, char *argv[])
 {
 	struct event_base *base;
 	struct chan	*chan;
-	SSL_CTX		*local, *remote, *cctx;
-	EVP_PKEY	*k, *proxy;
+	SSL_CTX		*local, *remote, *viaproxy, *cctx;
+	EVP_PKEY	*k, *proxy, *lproxy;
 	X509		*x;
 	uint8_t		 id[TLSKEY_ID_LEN], dg[32] = { 1 }, sig[TLSKEY_SIG_MAX];
 	size_t		 siglen;
 	const char	*kind = "rsa", *ver = "1.3";
 	char		 e[256];
-	double		 tl, tr, cl, cr, t0, sl, sr, kc;
+	double		 tl, tr, tp, cl, cr, cp, t0, sl, sr, kc;
 	int		 n = 2000, ch, sp[2], i, version, op, pad, inlen;
 	pid_t		 pid;
 
@@ -226,8 +239,18 @@ main(int argc, char *argv[])
 	    sizeof(e))) == NULL)
 		errx(1, "proxy: %s", e);
 
+	if ((lproxy = tlskey_proxy(x, local_sign, k, e, sizeof(e))) == NULL)
+		errx(1, "proxy: %s", e);
 	local = SSL_CTX_new(TLS_server_method());
 	remote = SSL_CTX_new(TLS_server_method());
+	viaproxy = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_set_options(viaproxy, SSL_OP_NO_TICKET);
+	SSL_CTX_set_min_proto_version(viaproxy, version);
+	SSL_CTX_set_max_proto_version(viaproxy, version);
+	SSL_CTX_set_cipher_list(viaproxy, tlskey_ciphers());
+	if (SSL_CTX_use_certificate(viaproxy, x) != 1 ||
+	    SSL_CTX_use_PrivateKey(viaproxy, lproxy) != 1)
+		errx(1, "certificate and proxy key");
 	cctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(local, SSL_OP_NO_TICKET);
@@ -247,7 +270,9 @@ main(int argc, char *argv[])
 	/* warm up both, then measure */
 	run(local, cctx, 20, &cl);
 	run(remote, cctx, 20, &cr);
+	run(viaproxy, cctx, 20, &cp);
 	tl = run(local, cctx, n, &cl);
+	tp = run(viaproxy, cctx, n, &cp);
 	kc = cpu_of(pid);
 	tr = run(remote, cctx, n, &cr);
 	kc = cpu_of(pid) - kc;
@@ -280,6 +305,9 @@ main(int argc, char *argv[])
 	    "one process)\n", kind, ver, n);
 	printf("in-process key: %8.0f handshakes/s, server CPU %.3f ms per "
 	    "handshake\n", n / tl, cl * 1000 / n);
+	printf("proxy, no trip: %8.0f handshakes/s, server CPU %.3f ms per "
+	    "handshake (OpenSSL's legacy key path alone)\n", n / tp,
+	    cp * 1000 / n);
 	printf("key in keysd:   %8.0f handshakes/s, server CPU %.3f ms per "
 	    "handshake (+ keysd %.3f ms)\n", n / tr, cr * 1000 / n,
 	    kc * 1000 / n);
