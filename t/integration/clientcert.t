@@ -2,7 +2,7 @@
 # TLS client certificates on deliverd's side (issue 12): make_egress_path's
 # tls_certificate (the leaf, then the intermediate) and tls_private_key,
 # both key files under [keysd] key_dirs, the key also matching [keysd]
-# tls_key_files.  The relay is ccertrelay.py, which requires a client
+# tls_key_files.  The relay is tlspeer.py (mode ccert), which requires a client
 # certificate and trusts only the test root CA: the leaves are signed by
 # an intermediate, so the intermediate must be sent.  Each domain has an
 # MX of its own (127.0.0.81...), so that one host's failure never delays
@@ -73,10 +73,10 @@ start_dnsmasq "$DNSP" $(for h in $HOSTS; do mx_args "127.0.0.${h#*:}" "${h%%:*}"
 ok $? "dnsmasq is up"
 R=$T/sink	# authlib.sh's arrived/eml look there
 mkdir -p "$R"
-"$PY" "$SRCDIR/t/integration/ccertrelay.py" "$ADDRS" "$P" "$R" \
-    "$TLSDIR/relay.crt" "$TLSDIR/relay.key" "$TLSDIR/root.crt" >"$T/relay.out" 2>&1 &
+"$PY" "$SRCDIR/t/integration/tlspeer.py" "$ADDRS" "$P" "$R" \
+    "$TLSDIR/relay.crt" "$TLSDIR/relay.key" ccert "$TLSDIR/root.crt" >"$T/relay.out" 2>&1 &
 RELAY_PID=$!; track $RELAY_PID
-wait_for 20 test -e "$R/ready"; ok $? "ccertrelay.py is up (client certificate required, trusts only the root)"
+wait_for 20 test -e "$R/ready"; ok $? "tlspeer.py (ccert) is up (client certificate required, trusts only the root)"
 jsonkey() { "$PY" -c 'import json, sys; print(json.dumps({"key": open(sys.argv[1]).read()}))' "$1"; }
 start_vault &&
 vault_put secret tls/client-vault.chain "$(jsonkey "$TLSDIR/client-vault.chain")" &&

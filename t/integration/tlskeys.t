@@ -6,7 +6,7 @@
 #
 # swaks --tls to smtpd works and openssl s_client sees the configured
 # certificate, verified through the intermediate smtpd sends; deliverd
-# presents both client certificates to ccertrelay.py.  Afterwards the
+# presents both client certificates to tlspeer.py (mode ccert).  Afterwards the
 # users of smtpd and deliverd cannot open any of the key files, and the
 # memory of every smtpd and deliverd process (/proc/PID/mem) holds no
 # private-key bytes: neither a line of the PEM text nor the private scalar
@@ -79,10 +79,10 @@ DNSP=$(free_port)
 start_dnsmasq "$DNSP" $(mx_args $ECA ec) $(mx_args $RSAA rsa); ok $? "dnsmasq is up"
 R=$T/sink
 mkdir -p "$R"
-"$PY" "$SRCDIR/t/integration/ccertrelay.py" "$ECA,$RSAA" "$P" "$R" \
-    "$TLSDIR/relay.crt" "$TLSDIR/relay.key" "$TLSDIR/root.crt" >"$T/relay.out" 2>&1 &
+"$PY" "$SRCDIR/t/integration/tlspeer.py" "$ECA,$RSAA" "$P" "$R" \
+    "$TLSDIR/relay.crt" "$TLSDIR/relay.key" ccert "$TLSDIR/root.crt" >"$T/relay.out" 2>&1 &
 RELAY_PID=$!; track $RELAY_PID
-wait_for 20 test -e "$R/ready"; ok $? "ccertrelay.py is up"
+wait_for 20 test -e "$R/ready"; ok $? "tlspeer.py (ccert) is up"
 
 # --- petrel -------------------------------------------------------------------------
 cat >"$T/policy.lua" <<LUA
