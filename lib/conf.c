@@ -55,10 +55,29 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd", "max_sessions", CT_INT, "1000", O(smtpd_max_sessions), 0,
 	  "Concurrent sessions per worker, at most half the open files budget "
 	  "(see Sessions); above it new clients get 421 4.3.2." },
+	{ "smtpd", "max_sessions_per_client", CT_INT, "50", O(smtpd_max_sessions_per_client), 0,
+	  "Sessions one client address may have open at once, across all workers "
+	  "(an IPv6 client counts by its /64), as Postfix's "
+	  "smtpd_client_connection_count_limit; more get 421 4.7.0. Clients in "
+	  "relay_from are exempt, as Postfix exempts mynetworks." },
+	{ "smtpd", "max_sessions_total", CT_INT, "10000", O(smtpd_max_sessions_total), 0,
+	  "Sessions open at once across all workers, whatever max_sessions and "
+	  "workers allow; more get 421 4.3.2." },
 	{ "smtpd", "relay_from", CT_NETS, "127.0.0.0/8, ::1", O(smtpd_relay_from), 0,
 	  "Networks allowed to relay (send to any recipient); others get 554 5.7.1." },
 	{ "smtpd", "timeout", CT_DURATION, "5m", O(smtpd_timeout), 0,
-	  "Idle time allowed between client commands; then 421 4.4.2." },
+	  "Time allowed for each client command line, counted from the end of the "
+	  "previous one however its bytes trickle in (a deadline per command, not "
+	  "per read), and the grace before min_data_rate counts; then 421 4.4.2." },
+	{ "smtpd", "stress_timeout", CT_DURATION, "10s", O(smtpd_stress_timeout), 0,
+	  "What timeout becomes (if shorter) for every session of a worker while it "
+	  "holds three quarters of its max_sessions, or all workers three quarters "
+	  "of max_sessions_total, as Postfix's stress-dependent smtpd_timeout: idle "
+	  "and trickling clients make room for others." },
+	{ "smtpd", "min_data_rate", CT_INT, "500", O(smtpd_min_data_rate), 0,
+	  "Bytes per second the message text must average after the 354, as "
+	  "Postfix's smtpd_min_data_rate: each byte adds 1/min_data_rate seconds to "
+	  "the timeout the text starts with; then 421 4.4.2." },
 	{ "smtpd", "tls_certificate", CT_PATH, "", O(smtpd_tls_certificate), 0,
 	  "PEM certificate chain for STARTTLS (the certificate, then its intermediates); empty: STARTTLS not offered. Read by smtpd at start; a reload that finds it or the key changed (a renewal) restarts the smtp servers one at a time." },
 	{ "smtpd", "tls_private_key", CT_PATH, "", O(smtpd_tls_private_key), 0,
@@ -72,6 +91,8 @@ const struct conf_key conf_keys[] = {
 	  "Upper bound of the retry delay." },
 	{ "queued", "max_age", CT_DURATION, "7d", O(queued_max_age), 0,
 	  "Time after which an undeliverable message expires and is bounced." },
+	{ "queued", "active_limit", CT_INT, "20000", O(queued_active_limit), 0,
+	  "Messages held in memory in full (envelope and recipients), like Postfix's qmgr_message_active_limit; the rest wait on disk, indexed by id and next attempt (16 bytes each), and are read in, soonest first, as room frees." },
 	{ "queued", "relayhost", CT_STRING, "", O(queued_relayhost), 0,
 	  "Send all mail through this host instead of the recipients' MX: [ADDR], [ADDR]:PORT (connect directly) or a domain (its MX). Empty: deliver by MX. The policy's get_queue_config overrides it." },
 
@@ -484,6 +505,9 @@ conf_check(struct petrel_conf *c, struct conf_parse *p)
 	if (c->smtpd_max_recipients > 1000)
 		conf_error(p, 0, "[smtpd] max_recipients: at most 1000 "
 		    "(a message's envelope travels in one frame)");
+	if (c->smtpd_timeout < 1 || c->smtpd_stress_timeout < 1)
+		conf_error(p, 0, "[smtpd] timeout and stress_timeout: at least "
+		    "1s");
 	if (c->deliverd_smtp_port > 65535)
 		conf_error(p, 0, "[deliverd] smtp_port: must be a port number");
 	if (c->deliverd_data_timeout < 1 || c->deliverd_data_timeout > 86400)

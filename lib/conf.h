@@ -44,9 +44,13 @@ struct petrel_conf {
 	uint64_t	 smtpd_max_message_size;
 	int		 smtpd_max_recipients;
 	int		 smtpd_max_sessions;
+	int		 smtpd_max_sessions_per_client;
+	int		 smtpd_max_sessions_total;
 	struct netmask	 smtpd_relay_from[CONF_MAX_NETS];
 	int		 smtpd_nrelay_from;
 	int64_t		 smtpd_timeout;
+	int64_t		 smtpd_stress_timeout;	/* timeout when busy */
+	int		 smtpd_min_data_rate;	/* bytes/s in DATA */
 	char		*smtpd_tls_certificate;
 	char		*smtpd_tls_private_key;
 
@@ -55,6 +59,7 @@ struct petrel_conf {
 	int64_t		 queued_retry_interval;
 	int64_t		 queued_max_retry_interval;
 	int64_t		 queued_max_age;
+	int		 queued_active_limit;
 	char		*queued_relayhost;
 
 	/* [deliverd] */

@@ -40,6 +40,7 @@
 #include "secret.h"
 #include "tlskey.h"
 #include "wire.h"
+#include "../smtpd/limit.h"
 
 #define MAX_SMTPD		64
 #define MAX_DELIVERD		64
@@ -90,6 +91,7 @@ static struct {
 	int		 reload_pausing;	/* 1: waiting for queued's PAUSED */
 	struct event	*reload_timer;
 	int		 conffd;	/* the running config, for children */
+	int		 limitfd;	/* the smtpd workers' shared counts */
 	struct petrel_conf *newconf;	/* a reload's, running from step 2 */
 	int		 newconffd;
 	int		 reload_smtpd;	/* its config changed: restart it */
@@ -607,7 +609,13 @@ child_spawn(struct child *ch)
 					_exit(1);
 		for (i += PROC_LISTEN_FD; i < PROC_CONF_FD; i++)
 			close(i);
-		closefrom(PROC_CONF_FD + 1);
+		/* the session counts all smtpd workers share */
+		if (strcmp(ch->name, "smtpd") == 0) {
+			if (dup2(m.limitfd, SMTPD_LIMIT_FD) == -1)
+				_exit(1);
+			closefrom(SMTPD_LIMIT_FD + 1);
+		} else
+			closefrom(PROC_CONF_FD + 1);
 		/* the Vault token is keysd's alone (petreld is one thread) */
 		if (ch != &m.keysd)
 			unsetenv("VAULT_TOKEN");
@@ -1457,6 +1465,9 @@ master_main(struct petrel_conf *c)
 	m.keysd.restart_ev = evtimer_new(m.base, child_restart_cb, &m.keysd);
 	if ((m.conffd = master_conf_fd(c)) == -1)
 		fatal("the configuration for the children");
+	if ((m.limitfd = limit_table_create(m.nsmtpd, LISTEN_FD_BASE +
+	    CONF_MAX_LISTEN)) == -1)
+		fatal("the smtp servers' session table");
 	/* queued first; the workers start once it is ready */
 	child_spawn(&m.queued);
 	child_spawn(&m.keysd);

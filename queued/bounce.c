@@ -43,8 +43,10 @@ bounce_clear(struct qmsg *m, int mark_done)
 	int	 i;
 
 	for (i = 0; i < m->nbounce; i++) {
-		if (mark_done)
+		if (mark_done) {
 			m->env.done[m->bounces[i].rcpt] = 1;
+			m->dirty = 1;
+		}
 		free(m->bounces[i].diagnostic);
 		free(m->bounces[i].remote_mta);
 	}

@@ -140,8 +140,17 @@ commit_thread(void *arg)
 				break;
 			case JOB_UPDATE:
 				r = spool_update_envelope(j->id, j->envtext,
-				    j->envlen);
+				    j->envlen, j->next, j->attempts);
 				break;
+			case JOB_STAMP:
+				/* nothing to sync: see spool.c */
+				if (spool_stamp(j->id, j->next,
+				    j->attempts) == -1 && errno != ENOENT)
+					snprintf(j->reason, sizeof(j->reason),
+					    "stamp: %s", strerror(errno));
+				else
+					j->ok = 1;
+				continue;
 			case JOB_REMOVE:
 				commit_recycle(j->id);
 				j->ok = 1;
@@ -158,7 +167,8 @@ commit_thread(void *arg)
 			int	 saved = errno;
 
 			TAILQ_FOREACH(j, &batch, entry) {
-				if (!j->ok || j->kind == JOB_REMOVE)
+				if (!j->ok || j->kind == JOB_REMOVE ||
+				    j->kind == JOB_STAMP)
 					continue;
 				if (j->kind == JOB_RECEIVED)
 					spool_undo_commit(j->id);

@@ -478,7 +478,7 @@ ctl_inspect(struct ctl_conn *cc, const struct wire_ctl *w)
 	}
 	if (id == NULL)
 		goto usage;
-	if ((m = queue_find(id)) == NULL) {
+	if ((m = queue_find_load(id)) == NULL) {
 		ctl_finish(cc, CTL_EXIT_NOTFOUND, "%s: no such message in the "
 		    "queue", id);
 		return;
@@ -605,7 +605,7 @@ ctl_bounce(struct ctl_conn *cc, const struct wire_ctl *w)
 	if ((id == NULL) == (dom == NULL))
 		goto usage;
 	if (id != NULL) {
-		if ((m = queue_find(id)) == NULL) {
+		if ((m = queue_find_load(id)) == NULL) {
 			ctl_finish(cc, CTL_EXIT_NOTFOUND, "%s: no such message "
 			    "in the queue", id);
 			return;
@@ -738,10 +738,11 @@ ctl_retry(struct ctl_conn *cc, const struct wire_ctl *w)
 	if (w->argc != 1)
 		goto usage;
 	what = w->argv[0];
-	if (strcmp(what, "--all") == 0)
-		n = ctl_wake(NULL);
-	else if (msgid_valid(what)) {
-		if ((m = queue_find(what)) == NULL) {
+	if (strcmp(what, "--all") == 0) {
+		n = ctl_wake(NULL) + (int)queue_disk_count();
+		queue_disk_due_all();
+	} else if (msgid_valid(what)) {
+		if ((m = queue_find_load(what)) == NULL) {
 			ctl_finish(cc, CTL_EXIT_NOTFOUND, "%s: no such message "
 			    "in the queue", what);
 			return;
@@ -853,14 +854,17 @@ ctl_stats(struct ctl_conn *cc)
 	json_t	*qd;
 	int	 a;
 
-	qd = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+	qd = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:b}",
 	    "received", (json_int_t)ctl.counters.received,
 	    "delivered", (json_int_t)ctl.counters.delivered,
 	    "deferred", (json_int_t)ctl.counters.deferred,
 	    "bounced", (json_int_t)ctl.counters.bounced,
 	    "expired", (json_int_t)ctl.counters.expired,
 	    "since", (json_int_t)ctl.counters.since,
-	    "queued_messages", (int)ctl_queue_size());
+	    "queued_messages", (int)ctl_queue_size(),
+	    "active_messages", (int)queue_active_count(),
+	    "disk_messages", (int)queue_disk_count(),
+	    "recovering", q->recovering);
 	cc->acc = json_pack("{s:o,s:[],s:n}", "queued", qd, "deliverd",
 	    "keysd");
 	if (ctl_to_master(cc, "keys-stats") == -1)

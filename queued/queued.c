@@ -218,7 +218,7 @@ queued_imsg_smtpd(struct chan *c, struct imsg *im)
 		if (m_get_string(&r, &id) == -1 || m_end(&r) == -1)
 			return -1;
 		queued_reply_commit(w, q->smtpd_gens[w], im->hdr.peerid, id,
-		    queue_find(id) != NULL, "not committed");
+		    queue_known(id), "not committed");
 		return 0;
 	}
 	log_warnx("smtpd[%d]: unexpected message type %u", w, im->hdr.type);

@@ -49,6 +49,19 @@ struct qmsg {
 	struct qbounce	*bounces;
 	int		 nbounce;
 	int		 operator_bounce;	/* petrelctl bounce: the DSN says so */
+	int		 dirty;		/* a recipient finished since the
+					   envelope was last written */
+	int		 persisting;	/* rewrites of it not yet done */
+};
+
+/*
+ * A committed message waiting on disk, not in memory: all queue.c keeps
+ * of it beyond the active limit.  The id is the 16 hex digits as a
+ * number, so an entry is 16 bytes.
+ */
+struct qdisk {
+	uint64_t	 id;
+	int64_t		 next;		/* next attempt, at least */
 };
 
 /* One delivery: the recipients of one message for one routing domain. */
@@ -70,6 +83,7 @@ enum job_kind {
 	JOB_RECEIVED,	/* envelope + rename data into the queue */
 	JOB_UPDATE,	/* rewrite the envelope of a queued message */
 	JOB_REMOVE,	/* delete a finished message */
+	JOB_STAMP,	/* record a deferral in the envelope's mtime */
 };
 
 struct commit_job {
@@ -81,6 +95,9 @@ struct commit_job {
 	int		 ok;
 	char		 reason[128];
 	void		(*done)(struct commit_job *);	/* in the event loop */
+	/* JOB_UPDATE and JOB_STAMP: the retry state */
+	int64_t		 next;
+	uint32_t	 attempts;
 	/* JOB_RECEIVED from an smtpd session */
 	int		 smtpd;
 	uint64_t	 gen;
@@ -109,7 +126,7 @@ struct queued {
 	struct chan	*deliverd[QUEUED_MAX_DELIVERD];
 	uint64_t	 deliverd_gens[QUEUED_MAX_DELIVERD];
 	int		 deliverd_load[QUEUED_MAX_DELIVERD];
-	TAILQ_HEAD(, qmsg) waiting[QUEUED_MAX_DELIVERD];
+	TAILQ_HEAD(qmsg_wait, qmsg) waiting[QUEUED_MAX_DELIVERD];
 	int		 deliverd_max;	/* tasks in flight per deliverd */
 	int		 ndeliverd;
 	uint64_t	 nextgen;
@@ -122,6 +139,7 @@ struct queued {
 	struct policy	*policy;	/* get_queue_config, loaded before chroot */
 	int		 shutdown;
 	int		 paused;	/* no deliveries: a reload is coming */
+	int		 recovering;	/* the spool scan is still running */
 };
 
 extern struct queued *q;
@@ -129,11 +147,15 @@ extern struct queued *q;
 /* spool.c */
 void	 spool_init(const char *dir, int chrooted);
 void	 spool_recover(void);
+int	 spool_load(const char *id, struct envelope *);
+int	 spool_exists(const char *id);
+int	 spool_stamp(const char *id, int64_t next, uint32_t attempts);
 int	 spool_open_message(char id[MSGID_LEN + 1]);
 int	 spool_open_data(const char *id);
 void	 spool_abort_message(const char *id);
 int	 spool_commit_files(const char *id, const char *env, size_t len);
-int	 spool_update_envelope(const char *id, const char *env, size_t len);
+int	 spool_update_envelope(const char *id, const char *env, size_t len,
+	    int64_t next, uint32_t attempts);
 void	 spool_remove_message(const char *id);
 int	 spool_recycle_message(const char *id, char newid[MSGID_LEN + 1]);
 void	 spool_undo_commit(const char *id);
@@ -150,9 +172,17 @@ int	 commit_busy(void);
 
 /* queue.c */
 size_t	 ctl_queue_size(void);
+size_t	 queue_active_count(void);
+size_t	 queue_disk_count(void);
 struct qmsg *queue_insert(struct envelope *);
 struct qmsg *queue_find(const char *id);
+struct qmsg *queue_find_load(const char *id);
+int	 queue_known(const char *id);
 void	 queue_remove(struct qmsg *);
+void	 queue_disk_add(const char *id, int64_t next);
+void	 queue_disk_due_all(void);
+int64_t	 queue_disk_wake(int64_t now);
+int	 queue_balance(int64_t now);
 
 /* sched.c */
 void	 sched_add(struct qmsg *, int64_t when);

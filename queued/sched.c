@@ -15,9 +15,13 @@
  * list and comes back when the deliverd takes work again (a result, or
  * its restart): nothing polls.  When its last task is back, the message
  * "settles": bounces are reported, finished messages are removed, the
- * rest are written back with their next attempt time.  A recipient's
- * failure is acted on (DSN, removal) only after what must survive a
- * crash is durable.
+ * rest wait for their next attempt: a message some recipient of which
+ * finished is written back whole, one that only failed again has its
+ * retry state stamped on its envelope (spool.c), without a sync.  A
+ * recipient's failure is acted on (DSN, removal) only after what must
+ * survive a crash is durable.  Only [queued] active_limit messages are
+ * in memory; queue.c keeps the rest on disk and reads them in, and is
+ * given its turn before every dispatch.
  */
 #include "config.h"
 
@@ -77,24 +81,29 @@ sched_now(void)
 }
 
 /*
- * Wake up for the first message that is not due yet.  Due ones still
- * in the schedule wait for a deliverd; sched_kick() comes with one.
+ * Wake up for the first message that is not due yet, or for the first
+ * on disk that can then come in (queue.c).  Due ones still in the
+ * schedule wait for a deliverd; sched_kick() comes with one.
  */
 static void
 sched_arm(int64_t now)
 {
 	struct qmsg	 key, *m;
 	struct timeval	 tv = { 0, 0 };
+	int64_t		 when;
 
 	sched_armed_now = 0;
 	memset(&key, 0, sizeof(key));
 	key.env.next_try = now + 1;	/* and id "": before any of that second */
-	if (q->shutdown || q->paused ||
-	    (m = RB_NFIND(sched_tree, &q->schedule, &key)) == NULL) {
+	when = queue_disk_wake(now);
+	if ((m = RB_NFIND(sched_tree, &q->schedule, &key)) != NULL &&
+	    m->env.next_try < when)
+		when = m->env.next_try;
+	if (q->shutdown || q->paused || when == INT64_MAX) {
 		evtimer_del(q->sched_ev);
 		return;
 	}
-	tv.tv_sec = m->env.next_try - now;
+	tv.tv_sec = when - now;
 	evtimer_add(q->sched_ev, &tv);
 }
 
@@ -275,6 +284,21 @@ sched_blocked_on(struct qmsg *m)
 	return -1;
 }
 
+/* A rewrite is done: the message may leave memory again (queue.c). */
+static void
+sched_persist_done(struct commit_job *j)
+{
+	struct qmsg	*m;
+
+	if (!j->ok)
+		log_warnx("id=%s: %s", j->id, j->reason);
+	if ((m = queue_find(j->id)) != NULL && m->persisting > 0 &&
+	    --m->persisting == 0)
+		sched_kick();	/* it may leave memory now */
+	free(j->envtext);
+	free(j);
+}
+
 void
 sched_persist(struct qmsg *m)
 {
@@ -282,12 +306,34 @@ sched_persist(struct qmsg *m)
 
 	j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_UPDATE;
+	j->done = sched_persist_done;
 	strlcpy(j->id, m->env.id, sizeof(j->id));
+	j->next = m->env.next_try;
+	j->attempts = m->env.attempts;
 	if (envelope_encode(&m->env, &j->envtext, &j->envlen) == -1) {
 		log_warnx("id=%s: cannot encode envelope", m->env.id);
 		free(j);
 		return;
 	}
+	m->dirty = 0;
+	m->persisting++;
+	commit_submit(j);
+}
+
+/*
+ * Only the retry state changed: stamped on the envelope, not synced.
+ * Lost in a crash, the message is tried sooner, no worse.
+ */
+static void
+sched_stamp(struct qmsg *m)
+{
+	struct commit_job *j;
+
+	j = xcalloc(1, sizeof(*j));
+	j->kind = JOB_STAMP;
+	strlcpy(j->id, m->env.id, sizeof(j->id));
+	j->next = m->env.next_try;
+	j->attempts = m->env.attempts;
 	commit_submit(j);
 }
 
@@ -330,7 +376,10 @@ sched_finish(struct qmsg *m)
 		return;
 	}
 	m->env.next_try = time(NULL) + sched_backoff(m);
-	sched_persist(m);
+	if (m->dirty)
+		sched_persist(m);
+	else
+		sched_stamp(m);
 	sched_add(m, m->env.next_try);
 }
 
@@ -573,9 +622,10 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct qmsg	*m;
 	int64_t		 now = time(NULL);
-	int		 n = 0, a;
+	int		 n = 0, a, more;
 
 	sched_armed_now = 0;
+	more = !q->shutdown && queue_balance(now);
 	while (!q->shutdown && !q->paused &&
 	    (m = RB_MIN(sched_tree, &q->schedule)) != NULL &&
 	    m->env.next_try <= now && sched_any_deliverd_ok()) {
@@ -590,6 +640,8 @@ sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
 			sched_dispatch(m);
 	}
 	sched_arm(now);
+	if (more)
+		sched_kick();	/* more to read in on the next turn */
 }
 
 static void
@@ -664,6 +716,7 @@ sched_rcpt_result(struct qmsg *m, int rcpt, int status, const char *relay,
 	switch (status) {
 	case RCPT_DELIVERED:
 		m->env.done[rcpt] = 1;
+		m->dirty = 1;
 		ctl_counter->delivered++;
 		break;
 	case RCPT_TEMPFAIL:

@@ -158,6 +158,7 @@ message_opened(struct session *s, int fd, const char *id, const char *reason)
 		log_warnx("client=[%s]: no spool file: %s", s->addr, reason);
 		session_reply(s, "451 4.3.0 Error: queue file write error");
 		s->state = S_CMD;
+		s->since = smtpd_now();
 		session_reset(s);
 		session_process(s);
 		return;
@@ -173,6 +174,7 @@ message_opened(struct session *s, int fd, const char *id, const char *reason)
 	s->arrival = time(NULL);
 	message_received_header(s);
 	s->state = S_DATA;
+	s->since = smtpd_now();
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_process(s);
 }
@@ -222,6 +224,7 @@ message_data_end(struct session *s)
 		log_info("id=%s client=[%s] event=Rejection reason=\"%s\"",
 		    s->msgid, s->addr, reply);
 		s->state = S_CMD;
+		s->since = smtpd_now();
 		message_abort(s);
 		session_reset(s);
 		session_error(s, "%s", reply);
@@ -297,6 +300,7 @@ message_committed(struct session *s, const char *id, int ok,
 		session_reply(s, "451 4.3.0 Error: queue file write error");
 	}
 	s->state = S_CMD;
+	s->since = smtpd_now();
 	session_reset(s);
 	session_process(s);
 }

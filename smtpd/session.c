@@ -135,6 +135,18 @@ session_close_with(struct session *s, const char *reply)
 	session_try_finish(s);
 }
 
+static void
+session_timeout(struct session *s)
+{
+	log_info("smtp client=[%s] event=Timeout state=%d%s", s->addr,
+	    s->state, sd->stressed ? " stress=yes" : "");
+	if (s->state == S_DATA)
+		message_abort(s);
+	s->state = S_CMD;
+	session_close_with(s, "421 4.4.2 Error: timeout exceeded");
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
 /* An error reply; too many of them end the session, as in Postfix. */
 void
 session_error(struct session *s, const char *fmt, ...)
@@ -189,6 +201,7 @@ session_free(struct session *s)
 	if (s->parked)
 		TAILQ_REMOVE(&sd->parked, s, wentry);
 	RB_REMOVE(session_tree, &sd->sessions, s);
+	limit_release(&s->lslot);
 	session_reset(s);
 	bufferevent_free(s->bev);
 	free(s);
@@ -201,6 +214,7 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
 	struct timeval	 tv;
+	enum limit_verdict v;
 	int		 i;
 
 	/* replies leave in whole batches; no Nagle delay behind them */
@@ -224,15 +238,38 @@ session_accept(int fd, struct sockaddr *sa, socklen_t salen)
 	}
 	RB_INSERT(session_tree, &sd->sessions, s);
 	sd->nsessions++;
+	s->since = smtpd_now();
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
+	/*
+	 * Reading has a deadline per command (session_check_deadline()),
+	 * not a timeout per read a trickling client could renew forever;
+	 * writing keeps one: a client that reads nothing is let go.
+	 */
 	tv.tv_sec = sd->conf->smtpd_timeout;
 	tv.tv_usec = 0;
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_set_timeouts(s->bev, NULL, &tv);
 	/* input waiting for queued's answer stays bounded */
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_IN_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (sd->nsessions > sd->max_sessions) {
+		session_close_with(s, "421 4.3.2 Too many sessions, try "
+		    "again later");
+		return;
+	}
+	switch ((v = limit_admit(sa, s->relay_ok,
+	    sd->conf->smtpd_max_sessions_per_client,
+	    sd->conf->smtpd_max_sessions_total, &s->lslot))) {
+	case LIMIT_OK:
+		break;
+	case LIMIT_CLIENT:
+		smtpd_refused(s, v);
+		session_reply(s, "421 4.7.0 Error: too many connections from "
+		    "%s, try again later", s->addr);
+		session_close_with(s, NULL);
+		return;
+	case LIMIT_TOTAL:
+		smtpd_refused(s, v);
 		session_close_with(s, "421 4.3.2 Too many sessions, try "
 		    "again later");
 		return;
@@ -490,7 +527,7 @@ cmd_starttls(struct session *s, char *args)
 	    session_event_cb, s);
 	tv.tv_sec = sd->conf->smtpd_timeout;
 	tv.tv_usec = 0;
-	bufferevent_set_timeouts(tb, &tv, &tv);
+	bufferevent_set_timeouts(tb, NULL, &tv);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -605,6 +642,7 @@ session_cmd_line(struct session *s)
 		return 0;
 	}
 	len = p.pos;
+	s->since = smtpd_now();		/* the next command's deadline */
 	if (s->discard_cmd || len > SMTP_CMDLINE_MAX - 2) {
 		evbuffer_drain(in, len + eol);
 		s->discard_cmd = 0;
@@ -620,6 +658,33 @@ session_cmd_line(struct session *s)
 	}
 	session_command(s, line);
 	return 1;
+}
+
+/*
+ * A command line must be complete TIMEOUT seconds after the previous
+ * one, and the message text must come at min_data_rate once past that
+ * grace (as Postfix's smtpd_per_request_deadline and
+ * smtpd_min_data_rate): a client that trickles a byte at a time keeps
+ * no session longer than one that sends nothing.
+ */
+void
+session_check_deadline(struct session *s, int64_t now, int64_t timeout_ms)
+{
+	int64_t	 deadline;
+
+	switch (s->state) {
+	case S_CMD:
+		deadline = s->since + timeout_ms;
+		break;
+	case S_DATA:
+		deadline = s->since + timeout_ms +
+		    (int64_t)(s->size * 1000 / sd->conf->smtpd_min_data_rate);
+		break;
+	default:
+		return;		/* queued's turn, or closing */
+	}
+	if (now >= deadline)
+		session_timeout(s);
 }
 
 void
@@ -690,13 +755,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		log_info("smtp client=[%s] event=Timeout state=%d", s->addr,
-		    s->state);
-		if (s->state == S_DATA)
-			message_abort(s);
-		s->state = S_CMD;
-		session_close_with(s, "421 4.4.2 Error: timeout exceeded");
-		bufferevent_enable(s->bev, EV_WRITE);
+		session_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_CONNECTED) {

@@ -27,6 +27,7 @@
 #define SMTPD_OVERFLOW		16	/* sessions told 421 beyond the cap */
 #define SMTPD_PAUSE_MS		250	/* accepting pauses this long */
 #define SMTPD_PAUSE_LOG_S	10	/* a pause is said at most this often */
+#define SMTPD_REFUSED_LOG_S	10	/* so is a refusal for a limit */
 
 struct smtpd	*sd;
 
@@ -132,6 +133,84 @@ smtpd_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 		}
 		session_accept(fd, (struct sockaddr *)&ss, len);
 	}
+}
+
+/* Milliseconds that only go forward, for the sessions' deadlines. */
+int64_t
+smtpd_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A client refused for max_sessions_per_client or max_sessions_total.
+ * Said at most once in SMTPD_REFUSED_LOG_S per limit, with how many
+ * were refused meanwhile: a client hammering a limit must not flood
+ * the log.
+ */
+void
+smtpd_refused(struct session *s, enum limit_verdict v)
+{
+	time_t		 now = time(NULL);
+	int		 k = v == LIMIT_CLIENT ? 0 : 1;
+
+	sd->nrefused[k]++;
+	if (now - sd->refused_logged[k] < SMTPD_REFUSED_LOG_S)
+		return;
+	if (k == 0)
+		log_info("smtp client=[%s] event=Rejection reason=\"too many "
+		    "connections from this client (max_sessions_per_client "
+		    "%d)\" refused=%u", s->addr,
+		    sd->conf->smtpd_max_sessions_per_client, sd->nrefused[k]);
+	else
+		log_info("smtp client=[%s] event=Rejection reason=\"too many "
+		    "sessions in all (max_sessions_total %d)\" refused=%u",
+		    s->addr, sd->conf->smtpd_max_sessions_total,
+		    sd->nrefused[k]);
+	sd->refused_logged[k] = now;
+	sd->nrefused[k] = 0;
+}
+
+/*
+ * Once a second: each session's deadline.  A worker holding three
+ * quarters of its sessions, or all workers three quarters of
+ * max_sessions_total, is under stress (until below half) and gives
+ * every session stress_timeout instead of timeout (Postfix's
+ * stress-dependent smtpd_timeout), sessions already open too: idle and
+ * trickling clients are let go within seconds, and the room goes to
+ * clients that send mail.
+ */
+static void
+smtpd_sweep(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session	*s, *next;
+	int64_t		 now = smtpd_now(), timeout;
+	int		 stressed, total, max_total;
+
+	/* on at three quarters, off below half: the sessions it lets go
+	   at once must not end it half-way */
+	total = limit_total();
+	max_total = sd->conf->smtpd_max_sessions_total;
+	if (!sd->stressed)
+		stressed = sd->nsessions >= sd->max_sessions -
+		    sd->max_sessions / 4 || total >= max_total - max_total / 4;
+	else
+		stressed = sd->nsessions >= sd->max_sessions / 2 ||
+		    total >= max_total / 2;
+	timeout = sd->conf->smtpd_timeout;
+	if (stressed && sd->conf->smtpd_stress_timeout < timeout)
+		timeout = sd->conf->smtpd_stress_timeout;
+	if (stressed != sd->stressed)
+		log_info("smtpd[%d]: %s stress (%d sessions here, %d in all): "
+		    "timeout %llds", sd->index, stressed ? "under" :
+		    "no longer under", sd->nsessions, total,
+		    (long long)timeout);
+	sd->stressed = stressed;
+	RB_FOREACH_SAFE(s, session_tree, &sd->sessions, next)
+		session_check_deadline(s, now, timeout * 1000);
 }
 
 /* A session ended: room for another, and maybe the last one gone. */
@@ -349,6 +428,7 @@ void
 smtpd_main(struct proc_args *pa)
 {
 	struct petrel_conf *conf = pa->conf;
+	struct timeval	 sweep_tv = { 1, 0 };
 	char		 title[32];
 	int		 i;
 
@@ -372,7 +452,11 @@ smtpd_main(struct proc_args *pa)
 	proc_test_hook(sd->base, smtpd_test_hook);
 
 	smtpd_session_cap(conf);
+	limit_attach(SMTPD_LIMIT_FD, sd->index);
 	sd->accept_timer = evtimer_new(sd->base, smtpd_accept_timer, NULL);
+	sd->sweep_timer = event_new(sd->base, -1, EV_PERSIST, smtpd_sweep,
+	    NULL);
+	event_add(sd->sweep_timer, &sweep_tv);
 	sd->nlisten = conf->smtpd_nlisten;
 	for (i = 0; i < sd->nlisten; i++) {
 		int	 fd = PROC_LISTEN_FD + i;

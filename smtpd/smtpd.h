@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "dataline.h"
 #include "envelope.h"
+#include "limit.h"
 #include "smtp.h"
 
 enum sess_state {
@@ -66,6 +67,9 @@ struct session {
 	int		 writeerr;
 	int		 discard_cmd;	/* inside an over-long command */
 	int64_t		 arrival;
+	int64_t		 since;		/* S_CMD: the command's start, S_DATA:
+					   the 354 (smtpd_now(), ms) */
+	struct limit_slot lslot;	/* counted in the shared table */
 };
 
 RB_HEAD(session_tree, session);
@@ -87,6 +91,10 @@ struct smtpd {
 	struct event	*accept_timer;	/* ends a pause */
 	time_t		 pause_logged;
 	unsigned int	 npaused;	/* pauses since the last log line */
+	struct event	*sweep_timer;	/* deadlines, once a second */
+	int		 stressed;	/* near a cap: stress_timeout */
+	time_t		 refused_logged[2];	/* per client, in all */
+	unsigned int	 nrefused[2];	/* since the last log line */
 	struct session_tree sessions;
 	struct session_list parked;
 	uint32_t	 nextid;
@@ -105,6 +113,8 @@ void	 session_error(struct session *, const char *, ...)
 void	 session_reset(struct session *);
 void	 session_process(struct session *);
 void	 session_shutdown(struct session *);
+void	 session_check_deadline(struct session *, int64_t now_ms,
+	    int64_t timeout_ms);
 struct session *session_find(uint32_t);
 
 /* message.c */
@@ -121,5 +131,7 @@ void	 message_queue_back(struct session *);
 /* smtpd.c */
 int	 smtpd_queue_send(struct mbuf *);
 void	 smtpd_session_gone(void);
+int64_t	 smtpd_now(void);
+void	 smtpd_refused(struct session *, enum limit_verdict);
 
 #endif
