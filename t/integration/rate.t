@@ -30,7 +30,8 @@ logged() { grep -aEq -- "$1" "$T/petreld.out"; }
 # most events of one kind in any window [t, t + 1 s) at the sink, and
 # the time from the first to the last.  deliverd spaces them at least
 # 200 ms (500 ms) apart; the sink's clock sees each a few ms early or
-# late (asyncio, several sessions), so a window is 20 ms short of a
+# late (asyncio, several sessions; on a loaded machine the first
+# session's start was seen 29 ms late), so a window is 50 ms short of a
 # second: without the limit 20 messages take well under a second, with
 # a burst of 2 the first second would hold 6.
 window() {	# window DIR KIND
@@ -38,7 +39,7 @@ window() {	# window DIR KIND
 import sys
 ts = sorted(float(t) for k, t in (l.split() for l in open(sys.argv[1]))
             if k == sys.argv[2])
-most = max(sum(1 for u in ts if t <= u < t + 0.98) for t in ts)
+most = max(sum(1 for u in ts if t <= u < t + 0.95) for t in ts)
 print(most, "%.2f" % (ts[-1] - ts[0]))
 PY
 }
@@ -53,7 +54,7 @@ wait_for 30 sh -c "[ \$(cat $T/peer-msg/count 2>/dev/null || echo 0) -ge $N ]"
 ok $? "all $N messages arrived"
 read -r most span < <(window msg mail)
 diag "max_message_rate = 5/s: at most $most transactions in one second; $N took $span s"
-ok $([ "$most" -le 5 ]; echo $?) "no more than 5 transactions (MAIL) in any one second at the sink, 20 ms allowed for its timing (saw $most)"
+ok $([ "$most" -le 5 ]; echo $?) "no more than 5 transactions (MAIL) in any one second at the sink, 50 ms allowed for its timing (saw $most)"
 ok $("$PY" -c "import sys; sys.exit(not $span >= 3.6)"; echo $?) \
     "$N messages spread over at least 3.6 s (took $span s)"
 ok $(! logged "event=TransientFailure"; echo $?) "waiting for a token is not a failure"
@@ -70,6 +71,6 @@ wait_for 30 sh -c "[ \$(cat $T/peer-conn/count 2>/dev/null || echo 0) -ge $M ]"
 ok $? "all $M messages arrived, one connection each"
 read -r most span < <(window conn start)
 diag "max_connection_rate = 2/s: at most $most new sessions in one second; $M took $span s"
-ok $([ "$most" -le 2 ]; echo $?) "no more than 2 new connections in any one second at the sink, 20 ms allowed for its timing (saw $most)"
+ok $([ "$most" -le 2 ]; echo $?) "no more than 2 new connections in any one second at the sink, 50 ms allowed for its timing (saw $most)"
 ok $("$PY" -c "import sys; sys.exit(not $span >= 3.2)"; echo $?) \
     "$M connections spread over at least 3.2 s (took $span s)"
