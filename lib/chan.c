@@ -322,7 +322,7 @@ chan_call(struct chan *c, struct mbuf *m, uint16_t type, int timeout_ms,
 	struct imsg	 im;
 	uint32_t	 peerid = m->peerid;
 	ssize_t		 n;
-	int		 r, done = 0;
+	int		 r, ret, saved;
 
 	/*
 	 * From inside this channel's dispatch the read buffer is in use
@@ -347,40 +347,41 @@ chan_call(struct chan *c, struct mbuf *m, uint16_t type, int timeout_ms,
 			return -1;
 	if (r == -1)
 		return -1;
-	while (!done) {
+	ret = -1;
+	for (;;) {
 		/* frames already read (behind one being held) come first */
-		while (!done && (r = imsg_get(&c->ibuf, &im)) == 1) {
-			if (im.hdr.type == type && im.hdr.peerid == peerid &&
-			    im.fd == -1) {
-				done = 1;
-				r = fn(arg, &im);
-				if (c->ibuf.wipe && im.datalen > 0)
-					explicit_bzero(im.data, im.datalen);
-				if (r == -1)
-					return -1;
-			} else
+		while ((r = imsg_get(&c->ibuf, &im)) == 1) {
+			if (im.hdr.type != type || im.hdr.peerid != peerid ||
+			    im.fd != -1) {
 				chan_hold(c, &im);
+				continue;
+			}
+			ret = fn(arg, &im);
+			if (c->ibuf.wipe && im.datalen > 0)
+				explicit_bzero(im.data, im.datalen);
+			goto out;
 		}
-		if (done)
-			break;
-		if (r == -1)	/* garbled: the loop's read will close it */
-			return -1;
-		if (chan_poll(c->ibuf.fd, POLLIN, &deadline) == -1)
-			return -1;
+		/* garbled: the loop's read closes the channel */
+		if (r == -1 || chan_poll(c->ibuf.fd, POLLIN, &deadline) == -1)
+			goto out;
 		if ((n = imsg_read(&c->ibuf)) == -1 && errno != EAGAIN &&
 		    errno != EWOULDBLOCK)
-			return -1;
+			goto out;
 		if (n == 0) {
-			/* closed: the loop sees the EOF too */
-			event_active(c->rev, EV_READ, 1);
-			errno = EPIPE;
-			return -1;
+			errno = EPIPE;	/* the loop sees the EOF too */
+			goto out;
 		}
 	}
-	/* frames read behind the answer: the loop takes them from here */
-	if (c->ibuf.rlen > c->ibuf.roff)
+out:
+	/*
+	 * Whatever is left in the read buffer (frames behind the answer, a
+	 * garbled one, the EOF), the loop takes from here.
+	 */
+	saved = errno;
+	if (c->ibuf.rlen > c->ibuf.roff || ret == -1)
 		event_active(c->rev, EV_READ, 1);
-	return 0;
+	errno = saved;
+	return ret;
 }
 
 /*

@@ -373,6 +373,12 @@ record(struct chan *c, struct imsg *im)
 }
 
 static int
+refuse(void *arg, struct imsg *im)
+{
+	return -1;
+}
+
+static int
 answer(void *arg, struct imsg *im)
 {
 	*(int *)arg = im->hdr.peerid;
@@ -414,6 +420,16 @@ Test(tlskey, chan_call)
 	cr_assert_eq(seen[1], 99);
 	cr_assert_eq(seen[2], 2);
 	cr_assert_eq(seen[3], 3);
+	/* an answer its reader refuses: what came behind it still goes on */
+	imsg_compose(&peer, IMSG_KEYSD_SIGN, 9, -1, NULL, 0);
+	imsg_compose(&peer, IMSG_KEYSD_KEY, 4, -1, NULL, 0);
+	cr_assert_eq(imsg_flush(&peer), 0);
+	m_create(&m, IMSG_WORKER_SIGN, 9, -1);
+	cr_assert_eq(chan_call(c, &m, IMSG_KEYSD_SIGN, 1000, refuse, NULL),
+	    -1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(nseen, 5, "nseen %d", nseen);
+	cr_assert_eq(seen[4], 4);
 	/* no answer: a timeout, not a hang */
 	m_create(&m, IMSG_WORKER_SIGN, 8, -1);
 	cr_assert_eq(chan_call(c, &m, IMSG_KEYSD_SIGN, 100, answer, &got),
