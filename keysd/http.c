@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -159,4 +160,25 @@ http_shutdown(void)
 		event_free(h.timer);
 	h.timer = NULL;
 	curl_global_cleanup();
+}
+
+/*
+ * A libcurl write callback's part for Vault's and the token endpoint's
+ * answers: append len bytes of p to the secret buffer *body (NUL
+ * ended), at most max in all; past it *toobig is set and 0 returned
+ * (CURLE_WRITE_ERROR), else len.
+ */
+size_t
+http_body_add(char **body, size_t *blen, size_t *bcap, int *toobig,
+    const char *p, size_t len, size_t max)
+{
+	if (len > max - *blen) {
+		*toobig = 1;
+		return 0;
+	}
+	secret_grow(body, *blen, bcap, len, max);
+	memcpy(*body + *blen, p, len);
+	*blen += len;
+	(*body)[*blen] = '\0';
+	return len;
 }

@@ -111,6 +111,8 @@ void	 http_init(struct event_base *);
 void	 http_add(void *easy, struct http_call *);
 void	 http_remove(void *easy);
 void	 http_shutdown(void);
+size_t	 http_body_add(char **body, size_t *blen, size_t *bcap, int *toobig,
+	    const char *p, size_t len, size_t max);
 
 /* vault.c */
 void	 vault_init(struct event_base *, struct petrel_conf *);

@@ -347,15 +347,8 @@ oauth2_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct oreq	*r = arg;
 	size_t		 len = size * n;
 
-	if (r->blen + len > OAUTH2_BODY_MAX) {
-		r->toobig = 1;
-		return 0;
-	}
-	secret_grow(&r->body, r->blen, &r->bcap, len, OAUTH2_BODY_MAX);
-	memcpy(r->body + r->blen, p, len);
-	r->blen += len;
-	r->body[r->blen] = '\0';
-	return len;
+	return http_body_add(&r->body, &r->blen, &r->bcap, &r->toobig, p, len,
+	    OAUTH2_BODY_MAX);
 }
 
 /* The form, the headers, and the request on its way. */

@@ -139,15 +139,8 @@ vault_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct vreq	*r = arg;
 	size_t		 len = size * n;
 
-	if (len > VAULT_BODY_MAX - r->blen) {
-		r->toobig = 1;
-		return 0;	/* CURLE_WRITE_ERROR */
-	}
-	secret_grow(&r->body, r->blen, &r->bcap, len, VAULT_BODY_MAX);
-	memcpy(r->body + r->blen, p, len);
-	r->blen += len;
-	r->body[r->blen] = '\0';
-	return len;
+	return http_body_add(&r->body, &r->blen, &r->bcap, &r->toobig, p, len,
+	    VAULT_BODY_MAX);
 }
 
 /* Start (or start again) one try, within what is left of the budget. */
