@@ -223,10 +223,10 @@ vault_ctl slow '{"seconds":4}'
 send u@slow.test slow1
 deferred slow 'timed out'
 ok $? "Vault answering after 4 s, vault_timeout 2 s: deferred, timed out"
-vault_ctl slow '{"seconds":0}'
-
-# sealed, and stale-on-outage
+# sealed, and stale-on-outage.  Seal before Vault is quick again: slow1 is
+# retried every second, and a retry between the two would deliver it.
 vault_ctl seal
+vault_ctl slow '{"seconds":0}'
 send u@sealed.test sealed1
 deferred sealed 'Vault is sealed'
 ok $? "503 sealed: deferred, Vault is sealed"
