@@ -204,10 +204,11 @@ conn_send_body(struct conn *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	struct evbuffer_file_segment *seg = NULL;
-	struct stat	 st;
+	off_t		 len;
 
-	if (fstat(c->task->fd, &st) == -1 || (st.st_size > 0 &&
-	    ((seg = evbuffer_file_segment_new(c->task->fd, 0, st.st_size,
+	/* the text only: its envelope follows it in the file */
+	if ((len = msgfile_text_length(c->task->fd)) == -1 || (len > 0 &&
+	    ((seg = evbuffer_file_segment_new(c->task->fd, 0, len,
 	    0)) == NULL || evbuffer_add_file_segment(out, seg, 0, -1) == -1))) {
 		/* cannot read our own spool: the server gets no dot */
 		log_warn("id=%s: cannot send message text", c->task->msgid);
@@ -222,7 +223,7 @@ conn_send_body(struct conn *c)
 		evbuffer_file_segment_free(seg);	/* the buffer holds it */
 	evbuffer_add(out, ".\r\n", 3);
 	/* never the text itself: only how much of it went */
-	TRACE_EVENT(c, "message text: %lld bytes", (long long)st.st_size);
+	TRACE_EVENT(c, "message text: %lld bytes", (long long)len);
 	return 0;
 }
 

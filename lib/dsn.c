@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dsn.h"
+#include "envelope.h"
 
 #define DSN_HDR_MAX	(64 * 1024)	/* of the original's header */
 #define DSN_SOFT	78		/* fold header fields here if we can */
@@ -371,6 +372,7 @@ dsn_write(int outfd, int origfd, const struct dsn_info *d)
 	char			 now[64], arrival[64], host[256];
 	char			 id[DSN_ID_MAX + 1], boundary[80];
 	ssize_t			 got;
+	off_t			 textlen;
 	size_t			 hlen;
 	int			 i, saved, trunc, text8, status8, head8;
 
@@ -387,7 +389,10 @@ dsn_write(int outfd, int origfd, const struct dsn_info *d)
 	/* the original's header, at most DSN_HDR_MAX, whole lines */
 	if ((head = malloc(DSN_HDR_MAX + 1)) == NULL)
 		return -1;
-	if ((got = read_head(origfd, head, DSN_HDR_MAX + 1)) == -1)
+	/* only the text: the envelope follows it in the file (spool.c) */
+	if ((textlen = msgfile_text_length(origfd)) == -1 ||
+	    (got = read_head(origfd, head, (size_t)textlen < DSN_HDR_MAX + 1 ?
+	    (size_t)textlen : DSN_HDR_MAX + 1)) == -1)
 		goto fail;
 	trunc = got > DSN_HDR_MAX;
 	hlen = head_len(head, trunc ? DSN_HDR_MAX : (size_t)got, trunc);

@@ -3,12 +3,16 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "envelope.h"
 
@@ -17,7 +21,17 @@ msgid_new(char out[MSGID_LEN + 1])
 {
 	uint64_t	 v;
 
+	/*
+	 * The first byte, which names the queue directory (queue/<xx>/),
+	 * is the time in 64 s steps: messages received together share a
+	 * directory, so the sync of a commit batch writes one directory
+	 * block instead of one per message (bench/RESULTS.md).  Over a
+	 * 4.5-hour cycle a large queue still spreads over all 256.  The
+	 * other 56 bits are random.
+	 */
 	arc4random_buf(&v, sizeof(v));
+	v = (v & ~(UINT64_C(0xff) << 56)) |
+	    ((uint64_t)((time(NULL) >> 6) & 0xff) << 56);
 	snprintf(out, MSGID_LEN + 1, "%016" PRIx64, v);
 }
 
@@ -267,4 +281,84 @@ nomem:
 bad:
 	envelope_clear(e);
 	return -1;
+}
+
+/*
+ * The tail of a spool message file: the text (D bytes), the envelope
+ * (E bytes), then this fixed-length line saying both lengths.  One
+ * file per message: a separate envelope file would cost an inode, a
+ * data block and two directory entries per message.
+ */
+void
+msgfile_trailer(char buf[MSGFILE_TRAILER_LEN + 1], uint64_t textlen,
+    size_t envlen)
+{
+	snprintf(buf, MSGFILE_TRAILER_LEN + 1, "petrel-tail %016" PRIx64
+	    " %08zx\n", textlen, envlen);
+}
+
+static int
+hexfield(const char *p, size_t n, uint64_t *v)
+{
+	size_t	 i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)p[i]) ||
+		    isupper((unsigned char)p[i]))
+			return -1;
+		*v = *v << 4 | (uint64_t)(isdigit((unsigned char)p[i]) ?
+		    p[i] - '0' : p[i] - 'a' + 10);
+	}
+	return 0;
+}
+
+/*
+ * Parse a trailer read from the end of a file of filesize bytes.
+ * 0 when it is one and its lengths add up to the file's.
+ */
+int
+msgfile_trailer_parse(const char *buf, uint64_t filesize, uint64_t *textlen,
+    size_t *envlen)
+{
+	uint64_t	 t, e;
+
+	if (filesize < MSGFILE_TRAILER_LEN ||
+	    memcmp(buf, "petrel-tail ", 12) != 0 || buf[28] != ' ' ||
+	    buf[MSGFILE_TRAILER_LEN - 1] != '\n' ||
+	    hexfield(buf + 12, 16, &t) == -1 || hexfield(buf + 29, 8, &e) == -1)
+		return -1;
+	if (e > MSGFILE_ENVELOPE_MAX || t > filesize ||
+	    filesize - t != e + MSGFILE_TRAILER_LEN)
+		return -1;
+	*textlen = t;
+	*envlen = e;
+	return 0;
+}
+
+/*
+ * How much of a spool message file is the message text: all of it
+ * before its envelope.  A file without a trailer is all text (a bounce
+ * being written, a spool from before the envelope moved in).
+ */
+off_t
+msgfile_text_length(int fd)
+{
+	struct stat	 st;
+	char		 buf[MSGFILE_TRAILER_LEN];
+	uint64_t	 t;
+	size_t		 e;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = ESPIPE;		/* as pread(2) on a pipe */
+		return -1;
+	}
+	if (st.st_size < MSGFILE_TRAILER_LEN ||
+	    pread(fd, buf, sizeof(buf), st.st_size - MSGFILE_TRAILER_LEN) !=
+	    (ssize_t)sizeof(buf) ||
+	    msgfile_trailer_parse(buf, st.st_size, &t, &e) == -1)
+		return st.st_size;
+	return (off_t)t;
 }

@@ -9,6 +9,8 @@
 #ifndef PETREL_ENVELOPE_H
 #define PETREL_ENVELOPE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,5 +41,13 @@ int	 envelope_decode(struct envelope *, const char *buf, size_t len,
 void	 envelope_clear(struct envelope *);
 int	 msgid_valid(const char *);
 void	 msgid_new(char out[MSGID_LEN + 1]);
+
+/* "petrel-tail <16 hex: text length> <8 hex: envelope length>\n" */
+#define MSGFILE_TRAILER_LEN	38
+#define MSGFILE_ENVELOPE_MAX	(16 * 1024 * 1024)
+void	 msgfile_trailer(char buf[MSGFILE_TRAILER_LEN + 1], uint64_t,
+	    size_t);
+int	 msgfile_trailer_parse(const char *, uint64_t, uint64_t *, size_t *);
+off_t	 msgfile_text_length(int);
 
 #endif

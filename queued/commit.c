@@ -2,8 +2,8 @@
  * commit.c - group commit.
  *
  * One thread does the blocking file work: for every message of a
- * batch it writes the envelope and renames data and envelope into the
- * queue, then one spool_sync() makes the whole batch durable.  While
+ * batch it appends the envelope to the message file and renames it into
+ * the queue, then one spool_sync_batch() makes the whole batch durable.  While
  * it works, the event loop keeps reading smtpd channels and the next
  * batch collects behind it, so under load many messages share one
  * journal commit and at low load a message waits for nothing.
@@ -73,8 +73,6 @@ commit_recycle(const char *id)
 	if (fd != -1) {
 		close(fd);
 		snprintf(path, sizeof(path), "incoming/%s", nid);
-		unlink(path);
-		snprintf(path, sizeof(path), "incoming/%s.env", nid);
 		unlink(path);
 	}
 }
@@ -163,7 +161,7 @@ commit_thread(void *arg)
 				snprintf(j->reason, sizeof(j->reason),
 				    "spool write: %s", strerror(errno));
 		}
-		if (nok > 0 && spool_sync() == -1) {
+		if (nok > 0 && spool_sync_batch(&batch) == -1) {
 			int	 saved = errno;
 
 			TAILQ_FOREACH(j, &batch, entry) {
@@ -237,6 +235,7 @@ commit_init(void)
 	if ((errno = pthread_create(&t, &attr, commit_thread, NULL)) != 0)
 		fatal("pthread_create");
 	pthread_attr_destroy(&attr);
+	spool_sync_init();
 }
 
 /*
@@ -273,8 +272,6 @@ commit_drop_pool(void)
 		npool--;
 		close(pool[npool].fd);
 		snprintf(path, sizeof(path), "incoming/%s", pool[npool].id);
-		unlink(path);
-		snprintf(path, sizeof(path), "incoming/%s.env", pool[npool].id);
 		unlink(path);
 	}
 	pool_closed = 1;	/* and the thread does not refill it */

@@ -465,6 +465,7 @@ ctl_inspect(struct ctl_conn *cc, const struct wire_ctl *w)
 	char		 rd[POLICY_DOMAIN_MAX], buf[CTL_BODY_CHUNK];
 	int		 i, body = 0, fd, bol = 1;
 	ssize_t		 n;
+	off_t		 left;
 	uint32_t	 k;
 	const char	*id = NULL;
 
@@ -510,7 +511,11 @@ ctl_inspect(struct ctl_conn *cc, const struct wire_ctl *w)
 			    "text: %s", id, strerror(errno));
 			return;
 		}
-		while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		/* the text only: its envelope follows it in the file */
+		left = msgfile_text_length(fd);
+		while (left > 0 && (n = read(fd, buf, (size_t)left <
+		    sizeof(buf) - 1 ? (size_t)left : sizeof(buf) - 1)) > 0) {
+			left -= n;
 			char	*t = xcalloc(1, n * 3 + 1), *o = t;
 			ssize_t	 j;
 

@@ -160,6 +160,8 @@ void	 spool_remove_message(const char *id);
 int	 spool_recycle_message(const char *id, char newid[MSGID_LEN + 1]);
 void	 spool_undo_commit(const char *id);
 int	 spool_sync(void);
+void	 spool_sync_init(void);
+int	 spool_sync_batch(const struct commit_list *);
 void	 spool_path(char *buf, size_t len, const char *id, const char *ext);
 int	 spool_write_state(const char *name, const char *buf, size_t len);
 

@@ -6,13 +6,15 @@
  *	    -d spool_dir
  *
  * Each message is what queued itself would have left after
- * deferring it: queue/<xx>/<id>.msg (a small text with a Message-ID
- * of <mkspool-I@bench>) and queue/<xx>/<id>.env written by
- * lib/envelope.c with attempts and next attempt (-t: seconds from
- * now, 0: due at once; -s: the messages' next attempts spread evenly
- * over that many seconds more, so that they come due one by one), its
- * mtime the retry stamp queued/spool.c reads
- * (seconds: next attempt, nanoseconds: 999000000 + attempts).  Nothing
+ * deferring it: queue/<xx>/<id>.msg, a small text with a Message-ID
+ * of <mkspool-I@bench>, then the envelope written by lib/envelope.c
+ * with attempts and next attempt (-t: seconds from now, 0: due at
+ * once; -s: the messages' next attempts spread evenly over that many
+ * seconds more, so that they come due one by one) and the trailer
+ * line; its mtime the retry stamp queued/spool.c reads (seconds: next
+ * attempt, nanoseconds: 999000000 + attempts).  The ids' first byte
+ * (the directory) is random, as in a queue that built up over hours:
+ * msgid_new() would put a run this fast into one directory.  Nothing
  * is synced: run sync(1) after it when a crash must not lose them.
  */
 #include "config.h"
@@ -74,7 +76,9 @@ mkspool_one(unsigned long i, const char *rcpt, uint32_t attempts,
 {
 	struct envelope	 env;
 	struct timespec	 mtime[2];
-	char		 path[64], text[512], *etext;
+	static const char hex[] = "0123456789abcdef";
+	char		 path[64], text[512], *etext, *buf;
+	char		 tail[MSGFILE_TRAILER_LEN + 1];
 	size_t		 elen;
 	int		 tlen;
 
@@ -96,17 +100,23 @@ mkspool_one(unsigned long i, const char *rcpt, uint32_t attempts,
 	    "Message-ID: <mkspool-%lu@bench>\r\n\r\nA queued message.\r\n",
 	    rcpt, i, i);
 	env.size = tlen;
-	snprintf(path, sizeof(path), "queue/%.2s/%s.msg", env.id, env.id);
-	mkspool_file(path, text, tlen, NULL);
+	snprintf(env.id, 3, "%02x", (unsigned)arc4random_uniform(256));
+	env.id[2] = hex[arc4random_uniform(16)];	/* snprintf's NUL */
 	if (envelope_encode(&env, &etext, &elen) == -1)
 		errx(1, "envelope_encode");
-	/* the envelope last: its presence is the commit point */
+	msgfile_trailer(tail, tlen, elen);
+	if ((buf = malloc(tlen + elen + MSGFILE_TRAILER_LEN)) == NULL)
+		err(1, NULL);
+	memcpy(buf, text, tlen);
+	memcpy(buf + tlen, etext, elen);
+	memcpy(buf + tlen + elen, tail, MSGFILE_TRAILER_LEN);
 	mtime[0].tv_sec = 0;
 	mtime[0].tv_nsec = UTIME_OMIT;
 	mtime[1].tv_sec = next ? next : env.arrival;
 	mtime[1].tv_nsec = next ? STAMP_NSEC + attempts : 0;
-	snprintf(path, sizeof(path), "queue/%.2s/%s.env", env.id, env.id);
-	mkspool_file(path, etext, elen, mtime);
+	snprintf(path, sizeof(path), "queue/%.2s/%s.msg", env.id, env.id);
+	mkspool_file(path, buf, tlen + elen + MSGFILE_TRAILER_LEN, mtime);
+	free(buf);
 	free(etext);
 	envelope_clear(&env);
 }

@@ -3,6 +3,10 @@
  * envelope_decode), fed what a torn write, a full disk or a hand
  * edit could leave in the spool.
  *
+ * The same bytes are also read as a spool file's trailer line
+ * (msgfile_trailer_parse): what parses adds up to the file length
+ * and encodes to the same bytes.
+ *
  * Checked: what decodes is complete (an id that msgid_valid() takes,
  * every required field, at least one recipient); and when it encodes
  * again (values without CR), the encoding decodes to the same
@@ -31,6 +35,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t		 outlen = 0, outlen2 = 0;
 	int		 i;
 
+	if (size >= MSGFILE_TRAILER_LEN) {
+		char		 t[MSGFILE_TRAILER_LEN + 1];
+		uint64_t	 textlen, flen = size * 1000;
+		size_t		 envlen;
+
+		if (msgfile_trailer_parse((const char *)data, flen, &textlen,
+		    &envlen) == 0) {
+			FUZZ_CHECK(textlen + envlen + MSGFILE_TRAILER_LEN ==
+			    flen);
+			msgfile_trailer(t, textlen, envlen);
+			FUZZ_CHECK(memcmp(t, data, MSGFILE_TRAILER_LEN) == 0);
+		}
+	}
 	if (envelope_decode(&e, (const char *)data, size, &err) == -1) {
 		FUZZ_CHECK(err != NULL);
 		FUZZ_CHECK(e.nrcpt == 0 && e.rcpts == NULL && e.from == NULL);

@@ -1,7 +1,7 @@
 #!/bin/bash
-# A spool file recycled from a delivered message comes with that message's
-# envelope in incoming/; a message refused at the end of its text must not
-# leave that stale envelope (with another message's addresses) behind
+# A spool file recycled from a delivered message goes back into the pool in
+# incoming/ emptied, its envelope (at its end, or an .env) gone with it; a
+# message refused at the end of its text must leave nothing behind
 # (issue 6, item 8).
 . "$(dirname "$0")/lib.sh"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
@@ -17,8 +17,11 @@ wait_for 10 sh -c "[ \$(ls $T/spool/incoming | wc -l) -ge 120 ]"
 
 swaks --server 127.0.0.1:"$PORT" --from a@example.org --to secret@example.net \
     >"$T/swaks.out" 2>&1
-wait_for 15 sh -c "ls $T/spool/incoming/*.env >/dev/null 2>&1"
-ok $? "the delivered message's files were recycled, envelope included"
+did=$(wait_for 15 grep -q 'event=Delivery' "$T/petreld.out" && sed -n 's/.*id=\([0-9a-f]\{16\}\) event=Delivery.*/\1/p' \
+    "$T/petreld.out" | head -n 1)
+wait_for 15 sh -c "[ -n '$did' ] && [ ! -e $T/spool/queue/${did:0:2}/$did.msg ]" &&
+    [ -z "$(find $T/spool/incoming -type f -size +0 -o -name '*.env' | head -n 1)" ]
+ok $? "the delivered message's file was recycled, emptied, no envelope beside it"
 
 out=$(chat "EHLO c" "MAIL FROM:<b@example.org>" "RCPT TO:<c@example.net>" DATA \
     "@send:Subject: cr\r\n\r\nbare\rcr\r\n" "." QUIT)

@@ -137,7 +137,7 @@ queued_id() { sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p' "$T/swaks.$1" | h
 in_spool() {	# in_spool ID: the message sent as Message-ID ID is still queued
 	local id
 	id=$(queued_id "$1")
-	[ -n "$id" ] && [ -e "$T/spool/queue/${id:0:2}/$id.env" ]
+	[ -n "$id" ] && [ -e "$T/spool/queue/${id:0:2}/$id.msg" ]
 }
 # relay_tls ADDR: the relay's last "tls"/"tlsfail" line for sessions on
 # ADDR (sessions run at once: their lines interleave), without " on ADDR"

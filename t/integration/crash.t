@@ -43,8 +43,13 @@ extra=$(sort "$T/nak" | comm -12 - "$T/spooled.u" | wc -l)
 is "$extra" 0 "no refused or unfinished message is in the spool"
 unk_in=$(sort "$T/unk" | comm -12 - "$T/spooled.u" | wc -l)
 diag "$(wc -l <"$T/unk") messages lost their reply after the dot; $unk_in of them were committed"
-is "$(ls "$T"/spool/queue/*/*.msg 2>/dev/null | wc -l)" "$(spool_count)" \
-    "every data file has its envelope"
+ntail=0
+for f in "$T"/spool/queue/*/*.msg; do
+	[ -e "$f" ] || continue
+	tail -c 38 "$f" | grep -q '^petrel-tail [0-9a-f]\{16\} [0-9a-f]\{8\}$' &&
+	    ntail=$((ntail + 1))
+done
+is "$ntail" "$(spool_count)" "every message file in the queue ends with its envelope's trailer"
 
 # restart: queued recovers exactly what is there
 total=$(spool_count)

@@ -19,7 +19,7 @@
 [ -x "$PETRELCTL" ] || skip_all "no petrelctl at $PETRELCTL"
 command -v openssl >/dev/null || skip_all "openssl not installed"
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
-plan 55
+plan 56
 
 SECRET=tiger-sekrit-4711
 # sinks: 127.0.0.6 (sink.test, back.test), 127.0.0.9 (hold.test,
@@ -101,7 +101,10 @@ H1=$(qid u1@hold.test)
 ctl --json inspect "$H1" >"$T/inspect.json"; ok $? "inspect $H1: exit 0"
 is "$(jget "$T/inspect.json" "(j['from'], [r['address'] for r in j['recipients']], [r['state'] for r in j['recipients']], j['attempts'])")" \
     "('s@back.test', ['u1@hold.test'], ['pending'], 0)" "inspect --json: sender, recipient, pending, no attempt"
-like "$(ctl inspect "$H1" --body)" 'Message-ID: <hold1@test>' "inspect --body shows the text"
+ctl inspect "$H1" --body >"$T/body.out"
+like "$(cat "$T/body.out")" 'Message-ID: <hold1@test>' "inspect --body shows the text"
+ok $(grep -qE 'petrel-(envelope|tail)' "$T/body.out"; echo $((1 - $?))) \
+    "and not the envelope that follows it in the spool file"
 ctl inspect 0000000000000000000000000 >/dev/null 2>&1
 is $? 1 "inspect of an unknown id: exit 1"
 

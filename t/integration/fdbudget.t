@@ -27,7 +27,7 @@ mkdir -p "$T/sink"
 "$PY" "$SRCDIR/t/integration/sink.py" 127.0.0.6 "$SP" "$T/sink" >"$T/sink.out" 2>&1 &
 track $!
 wait_for 20 test -e "$T/sink/ready"; ok $? "sink is up"
-wait_for 240 sh -c "[ \$(find $T/spool/queue -name '*.env' | wc -l) = 0 ]"
+wait_for 240 sh -c "[ \$(find $T/spool/queue -name '*.msg' | wc -l) = 0 ]"
 ok $? "the queue drained"
 cat "$T"/sink/*.eml | sed -n 's/^Message-ID: \(<fd-[0-9]*@test>\)\r$/\1/p' |
     sort -u >"$T/got"

@@ -17,8 +17,11 @@ id=$(printf '%s\n' "$out" | sed -n 's/.*250 2.0.0 Ok: queued as \([0-9a-f]\{16\}
 like "$id" '^[0-9a-f]{16}$' "250 reply names the queue id"
 
 msg=$T/spool/queue/${id:0:2}/$id.msg
-env=$T/spool/queue/${id:0:2}/$id.env
-ok $([ -f "$msg" ] && [ -f "$env" ]; echo $?) "data and envelope are in the spool"
+env=$T/env.plain
+spool_envelope "$id" >"$env"
+ok $([ -f "$msg" ] && [ -s "$env" ] &&
+    [ ! -e "$T/spool/queue/${id:0:2}/$id.env" ]; echo $?) \
+    "one file in the spool: the text, then the envelope"
 grep -q '^Message-ID: <plain-1@test>' "$msg"; ok $? "data holds the message"
 grep -q "^Received: from .* (\[127.0.0.1\])" "$msg"; ok $? "a Received header was prepended"
 head -n 1 "$msg" | grep -q '^Received:'; ok $? "Received is the first header"
@@ -31,15 +34,14 @@ out=$(swaks --server 127.0.0.1 --port "$PORT" --pipeline --from carol@example.or
 ok $? "swaks pipelined session with two recipients succeeds"
 printf '%s\n' "$out" | grep -q 'PIPELINING'; ok $? "PIPELINING is offered"
 pid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
-penv=$T/spool/queue/${pid:0:2}/$pid.env
-is "$(grep -c '^rcpt ' "$penv" 2>/dev/null)" 2 "both recipients are in the envelope"
+is "$(spool_envelope "$pid" | grep -c '^rcpt ')" 2 "both recipients are in the envelope"
 
 # null sender (a bounce) is accepted
 out=$(swaks --server 127.0.0.1 --port "$PORT" --from '<>' --to frank@example.net \
     --header "Message-ID: <null-1@test>" 2>&1)
 ok $? "null sender accepted"
 nid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
-grep -qx 'from ' "$T/spool/queue/${nid:0:2}/$nid.env"; ok $? "the envelope keeps the null sender"
+spool_envelope "$nid" | grep -qx 'from '; ok $? "the envelope keeps the null sender"
 
 # a message rejected after DATA (too big) must not be in the spool
 stop_petrel

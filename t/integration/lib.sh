@@ -248,4 +248,14 @@ run_sink() {
 # chat LINES...: an SMTP dialogue, one reply per line sent (banner first)
 chat() { "$PY" "$SRCDIR/t/integration/smtpchat.py" 127.0.0.1 "$PORT" "$@"; }
 
-spool_count() { find "$T/spool/queue" -name '*.env' 2>/dev/null | wc -l; }
+spool_count() { find "$T/spool/queue" -name '*.msg' 2>/dev/null | wc -l; }
+# spool_envelope ID: a queued message's envelope: its .env if it has one,
+# else the one at the end of its .msg (the trailer says how long it is)
+spool_envelope() {
+	local f="$T/spool/queue/${1:0:2}/$1" t
+	if [ -f "$f.env" ]; then cat "$f.env"; return; fi
+	t=$(tail -c 38 "$f.msg" 2>/dev/null) || return 1
+	case $t in "petrel-tail "*) ;; *) return 1 ;; esac
+	set -- $t
+	tail -c $((0x$3 + 38)) "$f.msg" | head -c $((0x$3))
+}

@@ -70,8 +70,8 @@ is "$(stat -c '%U %a' "$T/spool")" "_petrel-queued 700" "spool_dir belongs to th
 out=$(swaks --server 127.0.0.1 --port "$PORT" --from a@example.org --to b@example.net 2>&1)
 id=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
 like "$id" '^[0-9a-f]{16}$' "a message is accepted with privilege separation"
-is "$(stat -c %U "$T/spool/queue/${id:0:2}/$id.env" 2>/dev/null)" _petrel-queued \
-    "its spool files belong to the queued user"
+is "$(stat -c %U "$T/spool/queue/${id:0:2}/$id.msg" 2>/dev/null)" _petrel-queued \
+    "its spool file belongs to the queued user"
 stop_petrel
 
 # unprivileged: runs as the invoking user and says so once

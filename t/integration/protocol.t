@@ -100,7 +100,8 @@ out=$(chat "EHLO c.test" '@raw:MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8\r\n'
 like "$(printf '%s\n' "$out" | sed -n 3,6p | cut -c1-3 | tr '\n' ' ')" '^250 250 354 250 $' \
     "a UTF-8 sender and recipient with SMTPUTF8 are accepted"
 sid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
-env="$T/spool/queue/${sid:0:2}/$sid.env"
+env="$T/env.utf8"
+spool_envelope "$sid" >"$env"
 ok $(grep -qx 'smtputf8 1' "$env" && grep -qx $'from j\xc3\xb6rg@example.org' "$env" &&
     grep -qx $'rcpt \xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example' "$env"; echo $?) \
     "its envelope says smtputf8 and keeps the addresses as sent"
@@ -112,7 +113,7 @@ out=$(SRC_ADDR=127.0.0.3 chat "EHLO c.test" "MAIL FROM:<a@example.org>" "RCPT TO
 like "$(printf '%s\n' "$out" | sed -n 4,6p | cut -c1-3 | tr '\n' ' ')" '^250 354 250 $' \
     "RCPT TO:<Postmaster> is accepted from a client outside relay_from"
 sid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9a-f]\{16\}\).*/\1/p')
-grep -qx 'rcpt postmaster@petrel.test' "$T/spool/queue/${sid:0:2}/$sid.env" 2>/dev/null
+spool_envelope "$sid" | grep -qx 'rcpt postmaster@petrel.test'
 ok $? "and qualified as postmaster@<hostname> in the envelope"
 
 # hop count: more than 50 Received: lines in the header are a loop

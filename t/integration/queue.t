@@ -64,7 +64,7 @@ ok $([ "$max" -le 50 ] && [ "$max" -gt 0 ]; echo $?) \
 ok $([ "$total" -ge "$N" ]; echo $?) "stats count the ones on disk too ($total)"
 
 start_sink; ok $? "the next hop is back"
-wait_for 120 sh -c "[ \$(find '$T/spool/queue' -name '*.env' | wc -l) = 0 ]"
+wait_for 120 sh -c "[ \$(find '$T/spool/queue' -name '*.msg' | wc -l) = 0 ]"
 ok $? "the queue empties"
 is "$(arrived lim)" "$N $N" "each of the $N arrived, none twice"
 
@@ -82,7 +82,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 diag "a new message was accepted $ms ms after the start"
 ok $([ "$rc" = 0 ] && [ "$ms" -lt 5000 ]; echo $?) \
     "a new message is accepted at once ($ms ms from the start)"
-wait_for 120 sh -c "[ \$(find '$T/spool/queue' -name '*.env' | wc -l) = 0 ]"
+wait_for 120 sh -c "[ \$(find '$T/spool/queue' -name '*.msg' | wc -l) = 0 ]"
 ok $? "the queue empties"
 grep -o 'spool: .*recovery took.*' "$T/petreld.out" | sed 's/^/# /'
 is "$(arrived many)" "$M $M" "each of the $M arrived, none twice"
@@ -112,7 +112,7 @@ ok $([ "$kills" = 3 ]; echo $?) "queued was killed 3 times"
 wait_for 60 grep -q 'recovery took' "$T/petreld.out"
 ok $? "queued recovers after the kills"
 grep -o 'spool: .*recovery took.*' "$T/petreld.out" | sed 's/^/# /'
-is "$(find "$T/spool/queue" -name '*.env' | wc -l) $(ls "$T/spool/corrupt" | wc -l)" \
+is "$(find "$T/spool/queue" -name '*.msg' | wc -l) $(ls "$T/spool/corrupt" | wc -l)" \
     "$((M + 20000)) 0" "all $((M + 20000)) are still queued, none set aside"
 start_sink
 wait_for 180 sh -c "[ \"\$(cat '$T'/sink/*.eml | grep -c '^Message-ID: <kill-')\" -ge $M ]"

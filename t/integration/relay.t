@@ -117,7 +117,7 @@ n=0; for _ in $(seq 200); do
 	[ "$n" -ge 20 ] && break; sleep 0.1
 done
 is "$n" 20 "all 20 messages arrived after the restart"
-wait_for 20 sh -c "[ \$(find $T/spool/queue -name '*.env' | wc -l) = 0 ]"
+wait_for 20 sh -c "[ \$(find $T/spool/queue -name '*.msg' | wc -l) = 0 ]"
 ok $? "the spool is empty: every message was delivered or bounced"
 
 # the loop guard: a next hop that is our own listener

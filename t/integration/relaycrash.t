@@ -24,7 +24,7 @@ ok $([ "$kq" -ge 2 ] && [ "$kd" -ge 2 ]; echo $?) "queued and deliverd were each
 ack=$(wc -l <"$T/ack")
 ok $([ "$ack" -ge $((N / 2)) ]; echo $?) "most messages were accepted ($ack of $N)"
 
-wait_for 120 sh -c "[ \$(find $T/spool/queue -name '*.env' | wc -l) = 0 ]"
+wait_for 120 sh -c "[ \$(find $T/spool/queue -name '*.msg' | wc -l) = 0 ]"
 ok $? "the queue drained"
 cat "$T"/sink/*.eml | sed -n 's/^Message-ID: \(<relay-[0-9]*@test>\)\r$/\1/p' | sort >"$T/got"
 missing=$(sort "$T/ack" | comm -23 - <(sort -u "$T/got") | wc -l)

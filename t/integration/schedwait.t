@@ -36,7 +36,7 @@ ok $([ $((used * 100 / hz)) -lt 20 ]; echo $?) \
     "queued used under 0.2 s of CPU in 5 s with no agent to send to"
 
 kill -CONT "$PETREL_PID"
-wait_for 60 sh -c "[ \$(find $T/spool/queue -name '*.env' | wc -l) = 0 ]"
+wait_for 60 sh -c "[ \$(find $T/spool/queue -name '*.msg' | wc -l) = 0 ]"
 ok $? "deliverd came back and the waiting messages were delivered"
 n=$(cat "$T"/sink/*.eml | grep -c '^Message-ID: <wait-')
 is "$n" "$N" "each of them arrived"

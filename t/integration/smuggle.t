@@ -71,7 +71,7 @@ accepted=$(awk '{ n += $3 } END { print n }' "$T/client.out")
 
 ends() { grep -c '^END$' "$T/sink/log" 2>/dev/null; }
 wait_for 30 sh -c "[ \$(grep -c '^END\$' $T/sink/log) -ge $accepted ] &&
-    [ \$(find $T/spool/queue -name '*.env' | wc -l) = 0 ]"
+    [ \$(find $T/spool/queue -name '*.msg' | wc -l) = 0 ]"
 ok $? "petrel relayed what it accepted and its queue is empty"
 # deliverd closes its connections when petreld stops; then the sink has
 # read every byte it was sent

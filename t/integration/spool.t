@@ -1,41 +1,55 @@
 #!/bin/bash
-# Spool recovery at start: half-received files are removed, data without
-# an envelope (an unfinished commit) is removed, a corrupt envelope is
-# moved aside to corrupt/ with a log line, good messages are loaded.
+# Spool recovery at start: half-received files are removed, a message file
+# without its envelope (an unfinished commit) is removed, an envelope without
+# its message (a removal a crash broke off) is removed, a corrupt envelope is
+# moved aside to corrupt/ with a log line, good messages are loaded, those
+# of an earlier version's spool (text and envelope in two files) too.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 13
 
 SYSLOG_SOCKET= write_conf
 start_petrel; ok $? "petreld is up"
-for i in 1 2 3; do
+for i in 1 2 3 4; do
 	swaks --server 127.0.0.1 --port "$PORT" --from a@example.org --to b$i@example.net \
 	    --header "Message-ID: <spool-$i@test>" >/dev/null 2>&1
 done
-is "$(spool_count)" 3 "three messages committed"
+is "$(spool_count)" 4 "four messages committed"
 stop_petrel
 
 # damage the spool as a crash or a bad disk would
-envs=($(ls "$T"/spool/queue/*/*.env))
-bad=$(basename "${envs[0]}" .env)
-head -c 40 "${envs[0]}" >"$T/trunc" && cat "$T/trunc" >"${envs[0]}"	# torn envelope
-gone=$(basename "${envs[1]}" .env)
-rm "${envs[1]}"							# unfinished commit
+msgs=($(ls "$T"/spool/queue/*/*.msg))
+bad=$(basename "${msgs[0]}" .msg)
+spool_envelope "$bad" | head -c 40 >"${msgs[0]%.msg}.env"	# torn replaced envelope
+gone=$(basename "${msgs[1]}" .msg)
+n=$(stat -c %s "${msgs[1]}")
+truncate -s $((n - 60)) "${msgs[1]}"				# unfinished commit
+orphan=$(basename "${msgs[2]}" .msg)
+spool_envelope "$orphan" >"${msgs[2]%.msg}.env" && rm "${msgs[2]}"	# broken-off removal
 echo "partial" >"$T/spool/incoming/0123456789abcdef"		# half received
-good=$(basename "${envs[2]}" .env)
+good=$(basename "${msgs[3]}" .msg)
+MKSPOOL_FORMAT=old "$PY" "$SRCDIR/t/integration/mkspool.py" "$T/spool" 1 oldformat
+old=$(basename "$(grep -l '^Message-ID: <oldformat-0@test>' "$T"/spool/queue/*/*.msg)" .msg)
 
 start_petrel; ok $? "petreld starts on the damaged spool"
-wait_for 10 grep -q "spool: 1 messages queued, 1 partial receptions and 1 unfinished commits removed" \
-    "$T/petreld.out"
+wait_for 10 grep -q "spool: 2 messages queued, 1 partial receptions removed" "$T/petreld.out"
 ok $? "queued reports what it loaded and removed"
 grep -q "id=$bad event=Corrupt reason=\"truncated (no final newline)\" moved to $T/spool/corrupt/" "$T/petreld.out"
 ok $? "the torn envelope is reported with its id and reason"
 ok $([ -f "$T/spool/corrupt/$bad.env" ] && [ -f "$T/spool/corrupt/$bad.msg" ]; echo $?) \
-    "its envelope and data are kept in corrupt/"
-ok $([ ! -e "$T/spool/queue/${gone:0:2}/$gone.msg" ]; echo $?) "data without an envelope was removed"
+    "its envelope and message file are kept in corrupt/"
+ok $([ ! -e "$T/spool/queue/${gone:0:2}/$gone.msg" ] &&
+    grep -q "id=$gone: removed data of an unfinished commit" "$T/petreld.out"; echo $?) \
+    "a message file without its envelope was removed, with a log line"
+ok $([ ! -e "$T/spool/queue/${orphan:0:2}/$orphan.env" ] &&
+    grep -q "id=$orphan: removed the envelope of a finished message" "$T/petreld.out"; echo $?) \
+    "an envelope without its message was removed, with a log line"
 ok $([ ! -e "$T/spool/incoming/0123456789abcdef" ]; echo $?) "the half-received file was removed"
-ok $([ -f "$T/spool/queue/${good:0:2}/$good.env" ]; echo $?) "the good message is still queued"
+ok $([ -f "$T/spool/queue/${good:0:2}/$good.msg" ]; echo $?) "the good message is still queued"
+"$PETRELCTL" -f "$T/petrel.conf" --json inspect "$old" >"$T/old.json" 2>&1
+grep -q '"address": *"b0@example.net"' "$T/old.json"
+ok $? "the message in an earlier version's two files is queued with its envelope"
 
 # a new message still goes in after recovery
 swaks --server 127.0.0.1 --port "$PORT" --from a@example.org --to c@example.net >/dev/null 2>&1
 ok $? "a new message is accepted after recovery"
-is "$(spool_count)" 2 "the spool holds the good old one and the new one"
+is "$(spool_count)" 3 "the spool holds the good one, the old-format one and the new one"

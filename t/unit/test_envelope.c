@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -375,4 +376,81 @@ Test(envelope, msgid_valid)
 	cr_assert_not(msgid_valid("0123456789abcdeg"));
 	cr_assert_not(msgid_valid(""));
 	cr_assert_not(msgid_valid("../0123456789abc"));
+}
+
+/* ids made together share their first byte, the queue directory */
+Test(envelope, msgid_directory)
+{
+	char	 a[MSGID_LEN + 1], b[MSGID_LEN + 1];
+	int	 i, same = 0;
+
+	for (i = 0; i < 10; i++) {
+		msgid_new(a);
+		msgid_new(b);
+		same += memcmp(a, b, 2) == 0;
+	}
+	/* a 64 s step can fall between the two of one pair, not of all */
+	cr_assert_geq(same, 9);
+}
+
+Test(envelope, trailer_roundtrip)
+{
+	char		 t[MSGFILE_TRAILER_LEN + 1];
+	uint64_t	 textlen;
+	size_t		 envlen;
+
+	msgfile_trailer(t, 4321, 250);
+	cr_assert_eq(strlen(t), MSGFILE_TRAILER_LEN);
+	cr_assert_str_eq(t, "petrel-tail 00000000000010e1 000000fa\n");
+	cr_assert_eq(msgfile_trailer_parse(t, 4321 + 250 +
+	    MSGFILE_TRAILER_LEN, &textlen, &envlen), 0);
+	cr_assert_eq(textlen, 4321);
+	cr_assert_eq(envlen, 250);
+	/* the lengths must add up to the file's */
+	cr_assert_eq(msgfile_trailer_parse(t, 4321 + 250 +
+	    MSGFILE_TRAILER_LEN + 1, &textlen, &envlen), -1);
+	cr_assert_eq(msgfile_trailer_parse(t, 100, &textlen, &envlen), -1);
+}
+
+Test(envelope, trailer_refused)
+{
+	uint64_t	 textlen;
+	size_t		 envlen;
+	const char	*bad[] = {
+		"petrel-tail 00000000000010E1 000000fa\n",	/* upper case */
+		"petrel-tail 00000000000010e1 000000fa ",	/* no newline */
+		"petrel-tall 00000000000010e1 000000fa\n",
+		"petrel-tail 00000000000010e1-000000fa\n",
+		"petrel-tail 0000000000001 e1 000000fa\n",
+		"petrel-tail ffffffffffffffff 000000fa\n",	/* too long */
+		"petrel-tail 0000000000000000 ffffffff\n",	/* envelope too big */
+	};
+	size_t		 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(msgfile_trailer_parse(bad[i], 4321 + 250 +
+		    MSGFILE_TRAILER_LEN, &textlen, &envlen), -1, "%s", bad[i]);
+}
+
+/* Readers of the text stop where the envelope begins. */
+Test(envelope, text_length)
+{
+	char	 path[] = "/tmp/petrel-msgfile.XXXXXX";
+	char	 t[MSGFILE_TRAILER_LEN + 1];
+	int	 fd;
+
+	cr_assert_neq(fd = mkstemp(path), -1);
+	unlink(path);
+	cr_assert_eq(write(fd, "Subject: x\r\n", 12), 12);
+	/* text alone (a spool of an earlier version): all of it */
+	cr_assert_eq(msgfile_text_length(fd), 12);
+	cr_assert_eq(write(fd, good, strlen(good)), (ssize_t)strlen(good));
+	msgfile_trailer(t, 12, strlen(good));
+	cr_assert_eq(write(fd, t, MSGFILE_TRAILER_LEN), MSGFILE_TRAILER_LEN);
+	cr_assert_eq(msgfile_text_length(fd), 12);
+	/* a trailer that does not add up is text */
+	cr_assert_eq(write(fd, "x", 1), 1);
+	cr_assert_eq(msgfile_text_length(fd), 12 + (off_t)strlen(good) +
+	    MSGFILE_TRAILER_LEN + 1);
+	close(fd);
 }
