@@ -132,10 +132,10 @@ spool_sync(void)
 }
 
 /*
- * The sync of a commit batch.  Every file it wrote (a message file, a
- * replaced envelope) gets fdatasync(2), SYNC_THREADS at a time so that
- * the device's cache flushes can merge, then every queue directory
- * that gained a name gets one fsync(2).  Not syncfs(2): that also
+ * The sync of a commit batch.  Every queue directory that gained a
+ * name gets one fsync(2), then every file the batch wrote (a message
+ * file, a replaced envelope) fdatasync(2), SYNC_THREADS at a time so
+ * that the device's cache flushes can merge.  Not syncfs(2): that also
  * writes whatever else is dirty on the file system, the text of every
  * message still being received above all (measured: 29 KiB written
  * per 4 KiB message against 16 this way, bench/RESULTS.md).  At most
@@ -226,7 +226,25 @@ spool_sync_batch(const struct commit_list *batch)
 	uint8_t			 dirs[256];
 	int			 n = 0, fd, i, err = 0, e;
 
+	/*
+	 * The directories first: ext4 without a journal also writes the
+	 * parent's block at the fdatasync of a file new in it, unless
+	 * that is clean already (4 KiB a message).
+	 */
 	memset(dirs, 0, sizeof(dirs));
+	TAILQ_FOREACH(j, batch, entry)
+		if (j->ok && (j->kind == JOB_RECEIVED || j->kind == JOB_UPDATE))
+			dirs[(hexval(j->id[0]) << 4) | hexval(j->id[1])] = 1;
+	for (i = 0; i < 256; i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "queue/%02x", i);
+		if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+		    fsync(fd) == -1)
+			err = errno;
+		if (fd != -1)
+			close(fd);
+	}
 	TAILQ_FOREACH(j, batch, entry) {
 		if (!j->ok || (j->kind != JOB_RECEIVED &&
 		    j->kind != JOB_UPDATE))
@@ -238,7 +256,6 @@ spool_sync_batch(const struct commit_list *batch)
 			continue;
 		}
 		sync_fds[n++] = fd;
-		dirs[(hexval(j->id[0]) << 4) | hexval(j->id[1])] = 1;
 		if (n == SYNC_CHUNK) {
 			if ((e = spool_sync_fds(n)) != 0)
 				err = e;
@@ -247,16 +264,6 @@ spool_sync_batch(const struct commit_list *batch)
 	}
 	if (n > 0 && (e = spool_sync_fds(n)) != 0)
 		err = e;
-	for (i = 0; i < 256; i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(path, sizeof(path), "queue/%02x", i);
-		if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-		    fsync(fd) == -1)
-			err = errno;
-		if (fd != -1)
-			close(fd);
-	}
 	if (err != 0) {
 		errno = err;
 		return -1;
