@@ -548,3 +548,12 @@ list_fnmatch(const char *list, const char *s)
 	free(copy);
 	return ok;
 }
+
+/* qsort(3) and bsearch(3) order of uint64_t */
+int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	 x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}

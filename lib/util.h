@@ -40,5 +40,6 @@ int	 durable_write(const char *dir, const char *name, const char *data,
 	    size_t len, char *err, size_t errlen);
 
 int	 list_fnmatch(const char *list, const char *s);
+int	 cmp_u64(const void *, const void *);
 
 #endif

@@ -47,6 +47,25 @@
 #define CTL_FORWARD_TIMEOUT_S	30	/* a deliverd's DNS may take long */
 #define CTL_BODY_CHUNK		(64 * 1024)
 #define CTL_SUSPEND_FILE	"suspended"	/* in the spool */
+#define CTL_WALK_SLICE		0.010	/* s of envelope reads per turn */
+
+/*
+ * bounce --domain and retry DOMAIN over the messages beyond the active
+ * queue (queue.c): their envelopes are read from disk a slice at a
+ * time, so the event loop goes on, and the command answers when the
+ * walk is over.
+ */
+struct ctl_walk {
+	struct ctl_conn	*cc;
+	int		 bounce;	/* else retry */
+	char		*domain, *reason;
+	uint64_t	*ids;		/* on disk when the walk began */
+	size_t		 nids, next;
+	uint64_t	*due;		/* retry: those to make due */
+	size_t		 ndue;
+	int		 nmsg, nrcpt, busy;
+	struct event	*ev;
+};
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn) entry;
@@ -58,6 +77,7 @@ struct ctl_conn {
 	int		 nwait;		/* answers still to come */
 	json_t		*acc;		/* stats: the answers gathered */
 	json_t		*extra;		/* resolve: queued's own part */
+	struct ctl_walk	*walk;		/* bounce/retry DOMAIN over the disk */
 	struct event	*timer;
 	char		 name[32];
 };
@@ -86,6 +106,10 @@ static struct {
 struct ctl_counters *ctl_counter = &ctl.counters;
 
 static void	ctl_accept(evutil_socket_t, short, void *);
+static void	ctl_walk_free(struct ctl_walk *);
+static void	ctl_walk_start(struct ctl_conn *, int, const char *,
+		    const char *, int, int, int);
+
 static void	ctl_finish(struct ctl_conn *, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -629,6 +653,8 @@ ctl_bounce(struct ctl_conn *cc, const struct wire_ctl *w)
 			else if (n > 0)
 				nmsg++, nrcpt += n;
 		}
+		ctl_walk_start(cc, 1, dom, reason, nmsg, nrcpt, busy);
+		return;
 	}
 	log_info("control: uid %u bounced %d recipient(s) of %d message(s)%s%s"
 	    "%s%s", (unsigned)cc->uid, nrcpt, nmsg, id ? " id=" : " domain=",
@@ -658,9 +684,152 @@ ctl_wake(const char *d)
 		if (i == m->env.nrcpt)
 			continue;
 		sched_add(m, 0);
+		sched_stamp(m);	/* due now on disk too, should it go there */
 		n++;
 	}
 	return n;
+}
+
+/* Has the envelope a recipient not done in d? */
+static int
+ctl_env_in(const struct envelope *e, const char *d)
+{
+	int	 i;
+
+	for (i = 0; i < e->nrcpt; i++)
+		if ((e->done == NULL || !e->done[i]) &&
+		    ctl_rcpt_in(e->rcpts[i], d))
+			return 1;
+	return 0;
+}
+
+static void
+ctl_walk_free(struct ctl_walk *w)
+{
+	if (w->cc != NULL)
+		w->cc->walk = NULL;
+	if (w->ev != NULL)
+		event_free(w->ev);
+	free(w->domain);
+	free(w->reason);
+	free(w->ids);
+	free(w->due);
+	free(w);
+}
+
+/* A message of the walk that is in memory (read in since it began). */
+static void
+ctl_walk_msg(struct ctl_walk *w, struct qmsg *m)
+{
+	int	 n;
+
+	if (m->nbounce > 0)
+		return;		/* bounced already, by this command too */
+	if (w->bounce) {
+		if ((n = ctl_bounce_msg(m, w->domain, w->reason,
+		    w->cc->uid)) == -1)
+			w->busy++;
+		else if (n > 0)
+			w->nmsg++, w->nrcpt += n;
+	} else if (!m->inflight && ctl_env_in(&m->env, w->domain)) {
+		sched_add(m, 0);
+		sched_stamp(m);
+		w->nmsg++;
+	}
+}
+
+static void
+ctl_walk_done(struct ctl_walk *w)
+{
+	struct ctl_conn	*cc = w->cc;
+
+	if (!w->bounce && w->ndue > 0) {
+		qsort(w->due, w->ndue, sizeof(*w->due), cmp_u64);
+		w->nmsg += (int)queue_disk_retry(w->due, w->ndue);
+	}
+	if (w->bounce) {
+		log_info("control: uid %u bounced %d recipient(s) of %d "
+		    "message(s) domain=%s%s%s", (unsigned)cc->uid, w->nrcpt,
+		    w->nmsg, w->domain, *w->reason ? " reason=" : "",
+		    w->reason);
+		ctl_reply(cc, json_pack("{s:i,s:i,s:i}", "messages", w->nmsg,
+		    "recipients", w->nrcpt, "in_flight_skipped", w->busy));
+	} else {
+		log_info("control: uid %u retry %s: %d message(s) due now",
+		    (unsigned)cc->uid, w->domain, w->nmsg);
+		ctl_reply(cc, json_pack("{s:i}", "messages", w->nmsg));
+	}
+	ctl_walk_free(w);
+}
+
+static void
+ctl_walk_step(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_walk	*w = arg;
+	struct envelope	 env;
+	struct qmsg	*m;
+	struct timeval	 now = { 0, 0 };
+	char		 id[MSGID_LEN + 1];
+	double		 t0 = sched_now();
+	uint64_t	*n;
+	int		 match;
+
+	while (w->next < w->nids) {
+		if (sched_now() - t0 > CTL_WALK_SLICE) {
+			evtimer_add(w->ev, &now);
+			return;
+		}
+		snprintf(id, sizeof(id), "%016" PRIx64, w->ids[w->next++]);
+		if ((m = queue_find(id)) != NULL) {
+			ctl_walk_msg(w, m);
+			continue;
+		}
+		if (spool_load(id, &env) == -1)
+			continue;	/* finished meanwhile, or set aside */
+		match = ctl_env_in(&env, w->domain);
+		envelope_clear(&env);
+		if (!match)
+			continue;
+		if (w->bounce) {
+			if ((m = queue_find_load(id)) != NULL)
+				ctl_walk_msg(w, m);
+			continue;
+		}
+		n = reallocarray(w->due, w->ndue + 1, sizeof(*w->due));
+		if (n == NULL)
+			fatal("control: retry");
+		w->due = n;
+		w->due[w->ndue++] = w->ids[w->next - 1];
+	}
+	ctl_walk_done(w);
+}
+
+/*
+ * After the pass over the messages in memory (whose counts come in),
+ * the same over those on disk; the answer comes when it is over.
+ */
+static void
+ctl_walk_start(struct ctl_conn *cc, int bounce, const char *domain,
+    const char *reason, int nmsg, int nrcpt, int busy)
+{
+	struct ctl_walk	*w;
+	struct timeval	 now = { 0, 0 };
+
+	w = xcalloc(1, sizeof(*w));
+	w->cc = cc;
+	w->bounce = bounce;
+	w->domain = xstrdup(domain);
+	w->reason = xstrdup(reason);
+	w->nmsg = nmsg, w->nrcpt = nrcpt, w->busy = busy;
+	w->nids = queue_disk_ids(&w->ids);
+	cc->walk = w;
+	if (w->nids == 0) {
+		ctl_walk_done(w);
+		return;
+	}
+	if ((w->ev = evtimer_new(q->base, ctl_walk_step, w)) == NULL)
+		fatalx("control: evtimer_new");
+	evtimer_add(w->ev, &now);
 }
 
 static void
@@ -755,11 +924,13 @@ ctl_retry(struct ctl_conn *cc, const struct wire_ctl *w)
 		n = 0;
 		if (!m->inflight && m->nbounce == 0) {
 			sched_add(m, 0);
+			sched_stamp(m);
 			n = 1;
 		}
-	} else if (what[0] != '-')
-		n = ctl_wake(what);
-	else
+	} else if (what[0] != '-') {
+		ctl_walk_start(cc, 0, what, "", ctl_wake(what), 0, 0);
+		return;
+	} else
 		goto usage;
 	log_info("control: uid %u retry %s: %d message(s) due now",
 	    (unsigned)cc->uid, what, n);
@@ -1098,6 +1269,10 @@ ctl_closed(struct chan *c)
 			m_add_string(&mb, "");
 			chan_send(q->deliverd[a], &mb);
 		}
+	if (cc->walk != NULL) {
+		cc->walk->cc = NULL;
+		ctl_walk_free(cc->walk);
+	}
 	TAILQ_REMOVE(&ctl.conns, cc, entry);
 	ctl.nconns--;
 	json_decref(cc->acc);

@@ -10,7 +10,7 @@
  * frees goes to the soonest due.  A message leaves memory when the
  * active queue is over its limit (the latest scheduled one goes) or
  * when one on disk is due and the latest in memory is not; it is read
- * back from its envelope, whose mtime holds its retry state
+ * back from its spool file, whose mtime holds its retry state
  * (spool_stamp()).
  *
  * The heap may hold an entry twice, or one of a message in memory or
@@ -31,6 +31,7 @@
 #include "util.h"
 
 #define BALANCE_BATCH	256	/* envelopes read per loop turn */
+#define RETRY_NOW	(-1)	/* next of a message the operator made due */
 #define VICTIM_SCAN	64	/* scheduled messages looked at for one */
 
 static int
@@ -144,8 +145,44 @@ queue_disk_due_all(void)
 	size_t	 i;
 
 	for (i = 0; i < ndisk; i++)
-		disk[i].next = 0;	/* all equal: still a heap */
+		disk[i].next = RETRY_NOW;	/* all equal: still a heap */
 	sched_kick();
+}
+
+
+/*
+ * petrelctl retry DOMAIN: the messages on disk with these ids (sorted)
+ * are due now.  Returns how many entries that changed.
+ */
+size_t
+queue_disk_retry(const uint64_t *ids, size_t nids)
+{
+	size_t	 i, n = 0;
+
+	if (nids == 0)
+		return 0;
+	for (i = 0; i < ndisk; i++)
+		if (disk[i].next != RETRY_NOW && bsearch(&disk[i].id, ids,
+		    nids, sizeof(*ids), cmp_u64) != NULL) {
+			disk[i].next = RETRY_NOW;
+			n++;
+		}
+	for (i = ndisk / 2; i-- > 0; )
+		disk_down(i);
+	sched_kick();
+	return n;
+}
+
+/* A copy of the ids on disk, for a walk over them (petrelctl). */
+size_t
+queue_disk_ids(uint64_t **ids)
+{
+	size_t	 i;
+
+	*ids = ndisk ? xcalloc(ndisk, sizeof(**ids)) : NULL;
+	for (i = 0; i < ndisk; i++)
+		(*ids)[i] = disk[i].id;
+	return ndisk;
 }
 
 struct qmsg *
@@ -159,7 +196,10 @@ queue_find(const char *id)
 
 /*
  * A message on disk, read in; NULL when it is in memory already, gone,
- * or was set aside as corrupt.
+ * or was set aside as corrupt.  Its next attempt is the later of its
+ * stamp's and next (in memory it was held later, or the index has an
+ * older entry for it), unless the operator made it due (RETRY_NOW):
+ * then it is due now, and stamped so.
  */
 static struct qmsg *
 queue_load(const char *id, int64_t next)
@@ -169,11 +209,15 @@ queue_load(const char *id, int64_t next)
 
 	if (queue_find(id) != NULL || spool_load(id, &env) == -1)
 		return NULL;
-	/* in memory it may have been due sooner (retry) or later (held) */
-	if (env.next_try < next)
+	if (next == RETRY_NOW)
+		env.next_try = 0;
+	else if (env.next_try < next)
 		env.next_try = next;
-	if ((m = queue_insert(&env)) != NULL)
+	if ((m = queue_insert(&env)) != NULL) {
 		sched_add(m, m->env.next_try);
+		if (next == RETRY_NOW)
+			sched_stamp(m);
+	}
 	return m;
 }
 

@@ -83,7 +83,7 @@ enum job_kind {
 	JOB_RECEIVED,	/* envelope + rename data into the queue */
 	JOB_UPDATE,	/* rewrite the envelope of a queued message */
 	JOB_REMOVE,	/* delete a finished message */
-	JOB_STAMP,	/* record a deferral in the envelope's mtime */
+	JOB_STAMP,	/* record a deferral in the message file's mtime */
 };
 
 struct commit_job {
@@ -183,6 +183,8 @@ int	 queue_known(const char *id);
 void	 queue_remove(struct qmsg *);
 void	 queue_disk_add(const char *id, int64_t next);
 void	 queue_disk_due_all(void);
+size_t	 queue_disk_retry(const uint64_t *, size_t);
+size_t	 queue_disk_ids(uint64_t **);
 int64_t	 queue_disk_wake(int64_t now);
 int	 queue_balance(int64_t now);
 
@@ -196,6 +198,7 @@ void	 sched_deliverd_lost(int deliverd, uint64_t gen);
 void	 sched_deliverd_back(int deliverd);
 void	 sched_init(void);
 void	 sched_persist(struct qmsg *);
+void	 sched_stamp(struct qmsg *);
 void	 sched_finish(struct qmsg *);
 double	 sched_now(void);
 struct queue_config;

@@ -324,7 +324,7 @@ sched_persist(struct qmsg *m)
  * Only the retry state changed: stamped on the envelope, not synced.
  * Lost in a crash, the message is tried sooner, no worse.
  */
-static void
+void
 sched_stamp(struct qmsg *m)
 {
 	struct commit_job *j;

@@ -29,15 +29,15 @@
  * runs chrooted in (or chdir'd to) spool_dir.
  *
  * A deferral is recorded the way Postfix does it, in the mtime of the
- * file holding the envelope (.env if there is one, else .msg), not by
- * rewriting it: seconds are the next attempt, and nanoseconds
- * STAMP_NSEC + the attempts so far (spool_stamp()).  An envelope
- * written whole carries the same stamp, a new one mtime nanoseconds 0
- * (due at once).  A stamp is one inode update, never synced by itself:
- * after a crash it may be older than the last deferral (the message is
- * tried sooner, its attempts counted from the older value), never
- * newer than the text's recipients.  The spool scan at start needs
- * only a stat per message for its schedule.
+ * .msg, not by rewriting anything: seconds are the next attempt, and
+ * nanoseconds STAMP_NSEC + the attempts so far (spool_stamp()).  A new
+ * message has mtime nanoseconds 0 (due at once); a replaced .env is
+ * stamped on its .msg too (its own mtime is no stamp), and its text
+ * says attempts and next attempt as well.  A stamp is one inode update,
+ * never synced by itself: after a crash it may be older than the last
+ * deferral (the message is tried sooner, its attempts counted from the
+ * older value).  The spool scan at start needs only a stat per message
+ * for its schedule.  A spool of petrel 0.1 has its stamps on the .env.
  *
  * Durability has one idiom, spool_sync_batch(): the files a commit
  * batch wrote (data written by smtpd through the lent fd included) are
@@ -451,8 +451,12 @@ spool_update_envelope(const char *id, const char *env, size_t len,
 
 	snprintf(tmp, sizeof(tmp), "incoming/%s.upd", id);
 	spool_path(path, sizeof(path), id, ".env");
-	spool_stamp_time(mtime, next, attempts);
-	return spool_write_rename(tmp, path, env, len, mtime);
+	/* not a stamp (nanoseconds 0): that stays on the .msg */
+	mtime[0].tv_sec = mtime[1].tv_sec = time(NULL);
+	mtime[0].tv_nsec = mtime[1].tv_nsec = 0;
+	if (spool_write_rename(tmp, path, env, len, mtime) == -1)
+		return -1;
+	return spool_stamp(id, next, attempts);
 }
 
 /*
@@ -465,13 +469,8 @@ spool_stamp(const char *id, int64_t next, uint32_t attempts)
 	char		 path[64];
 	struct timespec	 mtime[2];
 
-	spool_path(path, sizeof(path), id, ".env");
-	spool_stamp_time(mtime, next, attempts);
-	if (utimensat(AT_FDCWD, path, mtime, 0) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return -1;
 	spool_path(path, sizeof(path), id, ".msg");
+	spool_stamp_time(mtime, next, attempts);
 	return utimensat(AT_FDCWD, path, mtime, 0);
 }
 
@@ -655,12 +654,15 @@ spool_load(const char *id, struct envelope *env)
 			    "message", id);
 		return -1;
 	}
-	if ((efd = open(epath, O_RDONLY | O_CLOEXEC)) != -1) {
+	if (fstat(fd, &st) == -1)
+		r = -1;
+	else if ((efd = open(epath, O_RDONLY | O_CLOEXEC)) != -1) {
 		/* a changed envelope overrides the one in the file */
 		r = spool_read_fd(efd, &est, &buf, &len);
 		close(efd);
-		if (r == 0 && fstat(fd, &st) == -1)
-			r = -1;
+		/* the stamp: on the .msg, on the .env in a 0.1 spool */
+		if (r == 0 && st.st_mtim.tv_nsec < STAMP_NSEC)
+			st.st_mtim = est.st_mtim;
 	} else if (errno != ENOENT)
 		r = -1;
 	else if ((r = spool_read_tail(fd, &est, &buf, &len)) == 1) {
@@ -691,9 +693,9 @@ spool_load(const char *id, struct envelope *env)
 		spool_set_aside(id, "envelope id does not match name");
 		return -1;
 	}
-	if ((ns = est.st_mtim.tv_nsec) >= STAMP_NSEC) {
+	if ((ns = st.st_mtim.tv_nsec) >= STAMP_NSEC) {
 		/* a stamp is as new as the text or newer */
-		env->next_try = est.st_mtim.tv_sec;
+		env->next_try = st.st_mtim.tv_sec;
 		if ((uint32_t)(ns - STAMP_NSEC) > env->attempts)
 			env->attempts = ns - STAMP_NSEC;
 	}
@@ -705,7 +707,7 @@ spool_load(const char *id, struct envelope *env)
  * loop so that queued is ready (and smtpd accepts mail) at once, however
  * many messages wait.  While the active queue has room a message is
  * read in whole (and a corrupt one set aside); beyond, only its
- * envelope's stat is taken, whose mtime is its next attempt, and
+ * file's stat is taken, whose mtime is its next attempt, and
  * queue.c reads it when its turn comes.
  */
 static struct {
@@ -717,9 +719,9 @@ static struct {
 } rec;
 
 /*
- * One entry of queue/<xx>/ (dirpath).  A message is its .msg; an .env
- * beside it is read with it (spool_load()), one alone is what a crash
- * left of a removal.
+ * One entry of queue/<xx>/ (dirpath).  A message is its .msg, whose
+ * mtime is its stamp; an .env beside it is read with it (spool_load()),
+ * one alone is what a crash left of a removal.
  */
 static void
 spool_recover_entry(const char *dirpath, const char *name)
@@ -745,12 +747,10 @@ spool_recover_entry(const char *dirpath, const char *name)
 		goto unexpected;
 	if (queue_find(id) != NULL)
 		return;		/* committed since the scan began */
-	snprintf(other, sizeof(other), "%s%s", id, isenv ? ".msg" : ".env");
-	if (fstatat(dirfd(rec.d), other, &st, 0) == 0) {
-		if (isenv)
-			return;		/* with its .msg */
-		name = other;		/* the stamp is the .env's */
-	} else if (isenv) {
+	if (isenv) {
+		snprintf(other, sizeof(other), "%s.msg", id);
+		if (fstatat(dirfd(rec.d), other, &st, 0) == 0)
+			return;		/* read with its .msg */
 		/* removal broken off, or finished since readdir */
 		if (errno == ENOENT && unlinkat(dirfd(rec.d), name, 0) == 0)
 			log_info("id=%s: removed the envelope of a finished "

@@ -10,7 +10,8 @@ wrote them: the .msg holds the text alone, queue/<xx>/<id>.env the
 envelope.  NEXT (seconds from now, default 0: due at once) > 0 makes
 them deferred once: the envelope says attempts 1 and the mtime of the
 file holding it carries queued's retry stamp (seconds: next attempt,
-nanoseconds: 999000000 + attempts)."""
+nanoseconds: 999000000 + attempts).  MKSPOOL_DOMAIN (example.net): the
+recipients' domain."""
 import os
 import secrets
 import sys
@@ -21,6 +22,7 @@ STAMP_NSEC = 999000000
 spool, n, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 delay = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 old = os.environ.get("MKSPOOL_FORMAT") == "old"
+domain = os.environ.get("MKSPOOL_DOMAIN", "example.net")
 now = int(time.time())
 nxt = now + delay if delay > 0 else 0
 for d in ["incoming", "queue", "corrupt"] + ["queue/%02x" % i
@@ -37,7 +39,7 @@ for i in range(n):
            % (mid, now, len(text)))
     if nxt:
         env += "attempts 1\nnext %d\n" % nxt
-    env += "rcpt b%d@example.net\nend\n" % i
+    env += "rcpt b%d@%s\nend\n" % (i, domain)
     if old:
         with open(base + ".msg", "wb") as f:
             f.write(text)

@@ -9,7 +9,7 @@
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
 : "${PETRELCTL:=$SRCDIR/build/dev/ctl/petrelctl}"
 [ -x "$PETRELCTL" ] || skip_all "no petrelctl at $PETRELCTL"
-plan 20
+plan 32
 N=500 M=2000
 
 SP=$(free_port)
@@ -36,6 +36,10 @@ arrived() {	# arrived PREFIX: "total unique" Message-IDs <PREFIX-i@test>
 	cat "$T"/sink/*.eml 2>/dev/null | sed -n "s/^Message-ID: <\($1-[0-9]*\)@test>.*/\1/p" |
 	    awk '{ n++; if (!s[$0]++) u++ } END { print n + 0, u + 0 }'
 }
+jq_n() {	# jq_n FILE KEY: KEY of the JSON answer in FILE
+	"$PY" -c 'import json, sys
+print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$1" "$2"
+}
 queued_pid() { petrel_children | awk '$2 == "queued" { print $1 }'; }
 
 # --- at most active_limit in memory --------------------------------------
@@ -58,6 +62,11 @@ for _ in $(seq 900); do		# at most about 90 s
 	sleep 0.1
 done
 is "$(tried)" "$N" "each of the $N was read in from disk and tried"
+# the deferral is a stamp on the message file: nanoseconds 999000000 + attempts
+f=$(find "$T/spool/queue" -name '*.msg' | head -n 1)
+like "$(stat -c %.9Y "$f")" '\.999[0-9]{6}$' "a deferral stamps the .msg's mtime (no .env written)"
+ok $([ -z "$(find "$T/spool/queue" -name '*.env' | head -n 1)" ]; echo $?) \
+    "no deferral wrote an envelope file"
 diag "at most $max messages in memory, $total queued"
 ok $([ "$max" -le 50 ] && [ "$max" -gt 0 ]; echo $?) \
     "never more than 50 in memory (saw $max)"
@@ -123,3 +132,33 @@ pad=$(grep -l '^Message-ID: <pad-' "$T"/spool/queue/00/*.msg | head -n 1)
 pad=$(basename "$pad" .msg)
 ctl inspect "$pad" >"$T/inspect.out" 2>&1
 ok $? "petrelctl inspect reads one in from disk ($pad)"
+
+# --- retry DOMAIN and bounce --domain reach the messages on disk -----------
+# 300 for retry.test and 300 for bounce.test, not due for an hour, among the
+# 20,000 pads: nearly all of them beyond the 50 in memory
+stop_petrel
+MKSPOOL_DOMAIN=retry.test "$PY" "$SRCDIR/t/integration/mkspool.py" "$T/spool" 300 rd 3600
+MKSPOOL_DOMAIN=bounce.test "$PY" "$SRCDIR/t/integration/mkspool.py" "$T/spool" 300 bd 3600
+: >"$T/petreld.out"
+start_petrel
+wait_for 60 grep -q 'recovery took' "$T/petreld.out"
+ok $([ "$(stat_of active_messages)" -le 50 ]; echo $?) \
+    "petreld restarts with at most 50 of the 20,600 messages in memory"
+ctl --json retry retry.test >"$T/retry.json" 2>&1
+is "$(jq_n "$T/retry.json" messages)" 300 "retry retry.test: all 300 due now, most of them read from disk"
+wait_for 120 sh -c "[ \"\$(cat '$T'/sink/*.eml | grep -c '^Message-ID: <rd-')\" -ge 300 ]"
+ok $? "and delivered"
+is "$(arrived rd) $(arrived pad)" "300 300 0 0" "each once, and none of the pads"
+ctl --json bounce --domain bounce.test --reason "soak test" >"$T/bounce.json" 2>&1
+is "$(jq_n "$T/bounce.json" messages) $(jq_n "$T/bounce.json" recipients)" "300 300" \
+    "bounce --domain bounce.test: all 300 returned, most of them read from disk"
+wait_for 120 sh -c "[ \"\$(cat '$T'/sink/*.eml | grep -c '^Message-ID: <bd-')\" -ge 300 ]"
+ok $? "their DSNs went to the sender"
+is "$(grep -c 'event=Bounce .*rcpt=<b[0-9]*@bounce.test>' "$T/petreld.out") $(arrived pad)" "300 0 0" \
+    "one Bounce line each; the pads stay queued"
+# retry --all: those on disk are due now, not at the stamp on their file
+ctl --json retry --all >"$T/retryall.json" 2>&1
+ok $([ "$(jq_n "$T/retryall.json" messages)" -ge 20000 ]; echo $?) "retry --all: the 20,000 pads due now"
+wait_for 240 sh -c "[ \"\$(cat '$T'/sink/*.eml | grep -c '^Message-ID: <pad-')\" -ge 20000 ]"
+ok $? "and delivered, though their stamps said an hour"
+is "$(arrived pad)" "20000 20000" "each once"
