@@ -768,7 +768,7 @@ ctl_walk_step(evutil_socket_t fd, short ev, void *arg)
 	struct ctl_walk	*w = arg;
 	struct envelope	 env;
 	struct qmsg	*m;
-	struct timeval	 now = { 0, 0 };
+	struct timeval	 now = { 0, 0 }, pause = { 0, 50000 };
 	char		 id[MSGID_LEN + 1];
 	double		 t0 = sched_now();
 	uint64_t	*n;
@@ -777,6 +777,15 @@ ctl_walk_step(evutil_socket_t fd, short ev, void *arg)
 	while (w->next < w->nids) {
 		if (sched_now() - t0 > CTL_WALK_SLICE) {
 			evtimer_add(w->ev, &now);
+			return;
+		}
+		/*
+		 * A bounce holds its message in memory until its DSN is
+		 * committed: let those drain before reading more in.
+		 */
+		if (w->bounce && queue_active_count() >=
+		    2 * (size_t)q->conf->queued_active_limit) {
+			evtimer_add(w->ev, &pause);
 			return;
 		}
 		snprintf(id, sizeof(id), "%016" PRIx64, w->ids[w->next++]);

@@ -39,10 +39,11 @@
  * older value).  The spool scan at start needs only a stat per message
  * for its schedule.  A spool of petrel 0.1 has its stamps on the .env.
  *
- * Durability has one idiom, spool_sync_batch(): the files a commit
- * batch wrote (data written by smtpd through the lent fd included) are
- * synced together, then their directories once each, so a batch of N
- * messages waits for one round of syncs instead of N in a row.
+ * Durability has one idiom, spool_sync_batch(): the directories a
+ * commit batch added to are synced once each, then the files it wrote
+ * (data written by smtpd through the lent fd included) together, so a
+ * batch of N messages waits for one round of syncs instead of N in a
+ * row.
  */
 #include "config.h"
 
@@ -142,7 +143,7 @@ spool_sync(void)
  * SYNC_CHUNK descriptors are open at once.
  */
 #define SYNC_THREADS	4
-#define SYNC_CHUNK	128
+#define SYNC_CHUNK	32	/* descriptors: queued's budget is tight at 1024 */
 
 static pthread_mutex_t	 sync_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 sync_cv = PTHREAD_COND_INITIALIZER;
@@ -154,15 +155,15 @@ static int		 sync_n, sync_next, sync_left, sync_err;
 static void
 spool_sync_some(void)
 {
-	int	 fd, r;
+	int	 fd, e;
 
 	while (sync_next < sync_n) {
 		fd = sync_fds[sync_next++];
 		pthread_mutex_unlock(&sync_mtx);
-		r = fdatasync(fd);
+		e = fdatasync(fd) == -1 ? errno : 0;
 		pthread_mutex_lock(&sync_mtx);
-		if (r == -1 && sync_err == 0)
-			sync_err = errno;
+		if (e != 0 && sync_err == 0)
+			sync_err = e;
 		if (--sync_left == 0)
 			pthread_cond_broadcast(&sync_done_cv);
 	}
