@@ -539,9 +539,10 @@ ctl_inspect(struct ctl_conn *cc, const struct wire_ctl *w)
 		left = msgfile_text_length(fd);
 		while (left > 0 && (n = read(fd, buf, (size_t)left <
 		    sizeof(buf) - 1 ? (size_t)left : sizeof(buf) - 1)) > 0) {
-			left -= n;
 			char	*t = xcalloc(1, n * 3 + 1), *o = t;
 			ssize_t	 j;
+
+			left -= n;
 
 			for (j = 0; j < n; j++) {
 				unsigned char c = buf[j];
