@@ -2,11 +2,12 @@
  * commit.c - group commit.
  *
  * One thread does the blocking file work: for every message of a
- * batch it appends the envelope to the message file and renames it into
- * the queue, then one spool_sync_batch() makes the whole batch durable.  While
- * it works, the event loop keeps reading smtpd channels and the next
- * batch collects behind it, so under load many messages share one
- * journal commit and at low load a message waits for nothing.
+ * batch it appends the envelope to the message file and renames it
+ * into the queue, then one spool_sync_batch() makes the whole batch
+ * durable.  While it works, the event loop keeps reading smtpd
+ * channels and the next batch collects behind it, so under load many
+ * messages share one round of syncs and at low load a message waits
+ * for nothing.
  *
  * The thread touches only the job lists and the file pool (under the
  * mutex) and the spool; results come back to the event loop through a

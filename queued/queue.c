@@ -149,7 +149,6 @@ queue_disk_due_all(void)
 	sched_kick();
 }
 
-
 /*
  * petrelctl retry DOMAIN: the messages on disk with these ids (sorted)
  * are due now.  Returns how many entries that changed.
