@@ -19,8 +19,9 @@ swaks --server 127.0.0.1:"$PORT" --from a@example.org --to secret@example.net \
     >"$T/swaks.out" 2>&1
 did=$(wait_for 15 grep -q 'event=Delivery' "$T/petreld.out" && sed -n 's/.*id=\([0-9a-f]\{16\}\) event=Delivery.*/\1/p' \
     "$T/petreld.out" | head -n 1)
-wait_for 15 sh -c "[ -n '$did' ] && [ ! -e $T/spool/queue/${did:0:2}/$did.msg ]" &&
-    [ -z "$(find $T/spool/incoming -type f -size +0 -o -name '*.env' | head -n 1)" ]
+# (the recycled file is emptied just after its rename into incoming/)
+wait_for 15 sh -c "[ -n '$did' ] && [ ! -e $T/spool/queue/${did:0:2}/$did.msg ] &&
+    [ -z \"\$(find $T/spool/incoming -type f -size +0 -o -name '*.env' | head -n 1)\" ]"
 ok $? "the delivered message's file was recycled, emptied, no envelope beside it"
 
 out=$(chat "EHLO c" "MAIL FROM:<b@example.org>" "RCPT TO:<c@example.net>" DATA \
