@@ -19,12 +19,14 @@ stop_petrel
 # damage the spool as a crash or a bad disk would
 msgs=($(ls "$T"/spool/queue/*/*.msg))
 bad=$(basename "${msgs[0]}" .msg)
-spool_envelope "$bad" | head -c 40 >"${msgs[0]%.msg}.env"	# torn replaced envelope
+spool_envelope "$bad" >"$T/bad.env" &&				# torn replaced envelope
+    head -c 40 "$T/bad.env" >"${msgs[0]%.msg}.env"
 gone=$(basename "${msgs[1]}" .msg)
 n=$(stat -c %s "${msgs[1]}")
 truncate -s $((n - 60)) "${msgs[1]}"				# unfinished commit
 orphan=$(basename "${msgs[2]}" .msg)
-spool_envelope "$orphan" >"${msgs[2]%.msg}.env" && rm "${msgs[2]}"	# broken-off removal
+spool_envelope "$orphan" >"$T/orphan.env" &&			# broken-off removal
+    mv "$T/orphan.env" "${msgs[2]%.msg}.env" && rm "${msgs[2]}"
 echo "partial" >"$T/spool/incoming/0123456789abcdef"		# half received
 good=$(basename "${msgs[3]}" .msg)
 MKSPOOL_FORMAT=old "$PY" "$SRCDIR/t/integration/mkspool.py" "$T/spool" 1 oldformat
