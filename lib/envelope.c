@@ -337,6 +337,23 @@ msgfile_trailer_parse(const char *buf, uint64_t filesize, uint64_t *textlen,
 }
 
 /*
+ * The trailer of a message file of size bytes: 0 with the lengths, 1
+ * when it has none, -1 when it cannot be read.
+ */
+int
+msgfile_tail(int fd, off_t size, uint64_t *textlen, size_t *envlen)
+{
+	char	 buf[MSGFILE_TRAILER_LEN];
+
+	if (size < MSGFILE_TRAILER_LEN)
+		return 1;
+	if (pread(fd, buf, sizeof(buf), size - MSGFILE_TRAILER_LEN) !=
+	    (ssize_t)sizeof(buf))
+		return -1;
+	return msgfile_trailer_parse(buf, size, textlen, envlen) == 0 ? 0 : 1;
+}
+
+/*
  * How much of a spool message file is the message text: all of it
  * before its envelope.  A file without a trailer is all text (a bounce
  * being written, a spool from before the envelope moved in).
@@ -345,7 +362,6 @@ off_t
 msgfile_text_length(int fd)
 {
 	struct stat	 st;
-	char		 buf[MSGFILE_TRAILER_LEN];
 	uint64_t	 t;
 	size_t		 e;
 
@@ -355,10 +371,15 @@ msgfile_text_length(int fd)
 		errno = ESPIPE;		/* as pread(2) on a pipe */
 		return -1;
 	}
-	if (st.st_size < MSGFILE_TRAILER_LEN ||
-	    pread(fd, buf, sizeof(buf), st.st_size - MSGFILE_TRAILER_LEN) !=
-	    (ssize_t)sizeof(buf) ||
-	    msgfile_trailer_parse(buf, st.st_size, &t, &e) == -1)
-		return st.st_size;
-	return (off_t)t;
+	return msgfile_tail(fd, st.st_size, &t, &e) == 0 ? (off_t)t :
+	    st.st_size;
+}
+
+/* The queue directory of an id: its first two hex digits. */
+int
+msgid_dir(const char *id)
+{
+	uint64_t	 v;
+
+	return hexfield(id, 2, &v) == 0 ? (int)v : -1;
 }

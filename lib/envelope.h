@@ -48,6 +48,8 @@ void	 msgid_new(char out[MSGID_LEN + 1]);
 void	 msgfile_trailer(char buf[MSGFILE_TRAILER_LEN + 1], uint64_t,
 	    size_t);
 int	 msgfile_trailer_parse(const char *, uint64_t, uint64_t *, size_t *);
+int	 msgfile_tail(int, off_t, uint64_t *, size_t *);
 off_t	 msgfile_text_length(int);
+int	 msgid_dir(const char *);
 
 #endif

@@ -668,30 +668,7 @@ usage:
 	    "[--reason TEXT]");
 }
 
-/* Every message with a pending recipient in d (NULL: all) is due now. */
-static int
-ctl_wake(const char *d)
-{
-	struct qmsg	*m;
-	int		 i, n = 0;
-
-	RB_FOREACH(m, qmsg_tree, &q->messages) {
-		if (m->inflight || m->nbounce > 0)
-			continue;
-		for (i = 0; i < m->env.nrcpt; i++)
-			if (!m->env.done[i] && (d == NULL ||
-			    ctl_rcpt_in(m->env.rcpts[i], d)))
-				break;
-		if (i == m->env.nrcpt)
-			continue;
-		sched_add(m, 0);
-		sched_stamp(m);	/* due now on disk too, should it go there */
-		n++;
-	}
-	return n;
-}
-
-/* Has the envelope a recipient not done in d? */
+/* Has the envelope a recipient not done in d (NULL: any)? */
 static int
 ctl_env_in(const struct envelope *e, const char *d)
 {
@@ -699,9 +676,35 @@ ctl_env_in(const struct envelope *e, const char *d)
 
 	for (i = 0; i < e->nrcpt; i++)
 		if ((e->done == NULL || !e->done[i]) &&
-		    ctl_rcpt_in(e->rcpts[i], d))
+		    (d == NULL || ctl_rcpt_in(e->rcpts[i], d)))
 			return 1;
 	return 0;
+}
+
+/*
+ * A message in memory with a pending recipient in d (NULL: any) is due
+ * now, and stamped so on disk, should it go there: 1 if it was made so.
+ */
+static int
+ctl_make_due(struct qmsg *m, const char *d)
+{
+	if (m->inflight || m->nbounce > 0 || !ctl_env_in(&m->env, d))
+		return 0;
+	sched_add(m, 0);
+	sched_stamp(m);
+	return 1;
+}
+
+/* Every message in memory with a pending recipient in d is due now. */
+static int
+ctl_wake(const char *d)
+{
+	struct qmsg	*m;
+	int		 n = 0;
+
+	RB_FOREACH(m, qmsg_tree, &q->messages)
+		n += ctl_make_due(m, d);
+	return n;
 }
 
 static void
@@ -732,11 +735,8 @@ ctl_walk_msg(struct ctl_walk *w, struct qmsg *m)
 			w->busy++;
 		else if (n > 0)
 			w->nmsg++, w->nrcpt += n;
-	} else if (!m->inflight && ctl_env_in(&m->env, w->domain)) {
-		sched_add(m, 0);
-		sched_stamp(m);
-		w->nmsg++;
-	}
+	} else
+		w->nmsg += ctl_make_due(m, w->domain);
 }
 
 static void
@@ -931,12 +931,7 @@ ctl_retry(struct ctl_conn *cc, const struct wire_ctl *w)
 			    "in the queue", what);
 			return;
 		}
-		n = 0;
-		if (!m->inflight && m->nbounce == 0) {
-			sched_add(m, 0);
-			sched_stamp(m);
-			n = 1;
-		}
+		n = ctl_make_due(m, NULL);
 	} else if (what[0] != '-') {
 		ctl_walk_start(cc, 0, what, "", ctl_wake(what), 0, 0);
 		return;

@@ -72,11 +72,6 @@
 
 static int	spool_fd = -1;
 
-static int
-hexval(char c)
-{
-	return c >= 'a' ? c - 'a' + 10 : c - '0';
-}
 
 static void
 spool_stamp_time(struct timespec ts[2], int64_t next, uint32_t attempts)
@@ -235,7 +230,7 @@ spool_sync_batch(const struct commit_list *batch)
 	memset(dirs, 0, sizeof(dirs));
 	TAILQ_FOREACH(j, batch, entry)
 		if (j->ok && (j->kind == JOB_RECEIVED || j->kind == JOB_UPDATE))
-			dirs[(hexval(j->id[0]) << 4) | hexval(j->id[1])] = 1;
+			dirs[msgid_dir(j->id)] = 1;	/* ids are valid */
 	for (i = 0; i < 256; i++) {
 		if (!dirs[i])
 			continue;
@@ -600,25 +595,19 @@ spool_read_fd(int fd, struct stat *st, char **buf, size_t *len)
 }
 
 /*
- * The envelope at the end of a message file (see the top).  0 with it
- * in buf; 1 when the file has no trailer; -1 when it cannot be read.
+ * The envelope at the end of a message file of size bytes (see the
+ * top).  0 with it in buf; 1 when the file has no trailer; -1 when it
+ * cannot be read.
  */
 static int
-spool_read_tail(int fd, struct stat *st, char **buf, size_t *len)
+spool_read_tail(int fd, off_t size, char **buf, size_t *len)
 {
-	char		 tail[MSGFILE_TRAILER_LEN];
 	uint64_t	 textlen;
 	size_t		 envlen;
+	int		 r;
 
-	if (fstat(fd, st) == -1)
-		return -1;
-	if (st->st_size < MSGFILE_TRAILER_LEN)
-		return 1;
-	if (pread(fd, tail, sizeof(tail), st->st_size - sizeof(tail)) !=
-	    (ssize_t)sizeof(tail))
-		return -1;
-	if (msgfile_trailer_parse(tail, st->st_size, &textlen, &envlen) == -1)
-		return 1;
+	if ((r = msgfile_tail(fd, size, &textlen, &envlen)) != 0)
+		return r;
 	if ((*buf = malloc(envlen + 1)) == NULL)
 		return -1;
 	if (pread(fd, *buf, envlen, textlen) != (ssize_t)envlen) {
@@ -666,7 +655,7 @@ spool_load(const char *id, struct envelope *env)
 			st.st_mtim = est.st_mtim;
 	} else if (errno != ENOENT)
 		r = -1;
-	else if ((r = spool_read_tail(fd, &est, &buf, &len)) == 1) {
+	else if ((r = spool_read_tail(fd, st.st_size, &buf, &len)) == 1) {
 		/*
 		 * Text alone: a commit that never finished (a crash took
 		 * its tail, or a spool of an earlier version whose .env

@@ -391,6 +391,9 @@ Test(envelope, msgid_directory)
 	}
 	/* a 64 s step can fall between the two of one pair, not of all */
 	cr_assert_geq(same, 9);
+	cr_assert_eq(msgid_dir("ff23456789abcdef"), 255);
+	cr_assert_eq(msgid_dir("0a23456789abcdef"), 10);
+	cr_assert_eq(msgid_dir("zz23456789abcdef"), -1);
 }
 
 Test(envelope, trailer_roundtrip)
